@@ -1,0 +1,1 @@
+"""Accounts, roles and sessions of staff and councillors."""

@@ -1,0 +1,1 @@
+"""Accounts and server-side sessions (tables)."""

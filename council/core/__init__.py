@@ -1,0 +1,1 @@
+"""Settings, the database engine and session factory, migrations and the durable job runner."""

@@ -1,0 +1,254 @@
+"""The durable job runner.
+
+Jobs are rows in the ``job`` table. ``enqueue`` writes a row in the caller's transaction; a worker
+claims queued rows, runs the registered function and records progress and the outcome. The embedded
+default runs one worker inside the web process; ``rathaus worker`` runs the same loop in its own
+process. A job left ``running`` by a crashed process is put back in the queue when a worker starts
+(and when its heartbeat is older than ``stale_after``), so work is resumed, not lost. Job functions
+must therefore be idempotent (or checkpoint their own progress).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Float, Integer, String, Text, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from council.core.base import Base
+from council.core.types import UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Job(Base):
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: queued | running | done | failed
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@dataclass
+class JobContext:
+    """Handed to every job function: a session factory and a way to report progress."""
+
+    job_id: int
+    payload: dict[str, Any]
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        async with self.sessionmaker() as s:
+            await s.execute(
+                update(Job)
+                .where(Job.id == self.job_id)
+                .values(progress=max(0.0, min(1.0, fraction)), message=message, heartbeat=utcnow())
+            )
+            await s.commit()
+
+
+JobFunc = Callable[[JobContext], Awaitable[None]]
+_REGISTRY: dict[str, JobFunc] = {}
+
+
+def job(kind: str) -> Callable[[JobFunc], JobFunc]:
+    """Register a job function under ``kind``."""
+
+    def deco(fn: JobFunc) -> JobFunc:
+        _REGISTRY[kind] = fn
+        return fn
+
+    return deco
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any] | None = None, max_attempts: int = 3) -> Job:
+    """Add a job to the caller's transaction; it runs once the caller commits."""
+    if kind not in _REGISTRY:
+        raise KeyError(f"unknown job kind {kind!r}")
+    row = Job(kind=kind, payload=payload or {}, max_attempts=max_attempts)
+    session.add(row)
+    return row
+
+
+class JobRunner:
+    """Claims and runs jobs, one at a time per runner (``concurrency`` tasks)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        concurrency: int = 1,
+        poll_interval: float = 1.0,
+        stale_after: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.stale_after = stale_after
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Call after committing an enqueue to start the job without waiting for the next poll."""
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Put back jobs whose worker died (state running, heartbeat stale or missing)."""
+        cutoff = utcnow() - self.stale_after
+        async with self.sessionmaker() as s:
+            res = await s.execute(
+                update(Job)
+                .where(Job.state == "running", or_(Job.heartbeat.is_(None), Job.heartbeat < cutoff))
+                .values(state="queued", worker=None)
+            )
+            await s.commit()
+            return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def recover_all_running(self) -> int:
+        """At start of the only worker (embedded default): everything 'running' was interrupted."""
+        async with self.sessionmaker() as s:
+            res = await s.execute(update(Job).where(Job.state == "running").values(state="queued", worker=None))
+            await s.commit()
+            return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _claim(self) -> Job | None:
+        async with self.sessionmaker() as s:
+            candidate = (
+                await s.execute(select(Job.id).where(Job.state == "queued").order_by(Job.id).limit(1))
+            ).scalar_one_or_none()
+            if candidate is None:
+                return None
+            now = utcnow()
+            # Compare-and-set: only one worker wins the row, on SQLite and PostgreSQL alike.
+            res = await s.execute(
+                update(Job)
+                .where(Job.id == candidate, Job.state == "queued")
+                .values(
+                    state="running",
+                    worker=self.name,
+                    started=now,
+                    heartbeat=now,
+                    attempts=Job.attempts + 1,
+                )
+            )
+            await s.commit()
+            if not res.rowcount:  # type: ignore[attr-defined]
+                return None
+            return await s.get(Job, candidate)
+
+    async def run_one(self) -> bool:
+        """Claim and run one job. Returns False when the queue was empty."""
+        row = await self._claim()
+        if row is None:
+            return False
+        fn = _REGISTRY.get(row.kind)
+        ctx = JobContext(job_id=row.id, payload=dict(row.payload or {}), sessionmaker=self.sessionmaker)
+        beat = asyncio.create_task(self._heartbeat(row.id))
+        try:
+            if fn is None:
+                raise LookupError(f"no job function registered for {row.kind!r}")
+            await fn(ctx)
+        except Exception as exc:
+            log.exception("job %s (%s) failed", row.id, row.kind)
+            final = row.attempts >= row.max_attempts or fn is None
+            async with self.sessionmaker() as s:
+                await s.execute(
+                    update(Job)
+                    .where(Job.id == row.id)
+                    .values(
+                        state="failed" if final else "queued",
+                        error="".join(traceback.format_exception_only(type(exc), exc))[:4000],
+                        finished=utcnow() if final else None,
+                        worker=None,
+                    )
+                )
+                await s.commit()
+        else:
+            async with self.sessionmaker() as s:
+                await s.execute(
+                    update(Job)
+                    .where(Job.id == row.id)
+                    .values(state="done", progress=1.0, finished=utcnow(), heartbeat=utcnow())
+                )
+                await s.commit()
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        return True
+
+    async def _heartbeat(self, job_id: int) -> None:
+        interval = max(1.0, self.stale_after.total_seconds() / 5)
+        while True:
+            await asyncio.sleep(interval)
+            async with self.sessionmaker() as s:
+                await s.execute(update(Job).where(Job.id == job_id).values(heartbeat=utcnow()))
+                await s.commit()
+
+    async def run_until_empty(self, max_jobs: int = 100_000) -> int:
+        """Run queued jobs until none is left (CLI, tests). Returns the number run."""
+        n = 0
+        while n < max_jobs and await self.run_one():
+            n += 1
+        return n
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                ran = await self.run_one()
+            except Exception:
+                log.exception("job runner loop error")
+                ran = False
+            if ran:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            with contextlib.suppress(Exception):
+                await self.recover()
+
+    async def start(self, *, sole_worker: bool = True) -> None:
+        if sole_worker:
+            await self.recover_all_running()
+        else:
+            await self.recover()
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []

@@ -1,0 +1,12 @@
+"""Imports every model module so that ``Base.metadata`` knows all tables (migrations, tests)."""
+
+from council.accounts import models as _accounts  # noqa: F401
+from council.core import jobs as _jobs  # noqa: F401
+from council.core.base import Base
+from council.live import models as _live  # noqa: F401
+from council.records import models as _records  # noqa: F401
+from council.search import models as _search  # noqa: F401
+
+metadata = Base.metadata
+
+__all__ = ["Base", "metadata"]

@@ -1,0 +1,1 @@
+"""Content-addressed file store, upload checks and PDF text extraction (a job)."""

@@ -1,0 +1,1 @@
+"""Job functions of council.documents (registered with council.core.jobs.job)."""

@@ -1,0 +1,1 @@
+"""Job functions of council.search (registered with council.core.jobs.job)."""

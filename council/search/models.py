@@ -1,0 +1,1 @@
+"""Search index tables and their dialect-specific DDL."""

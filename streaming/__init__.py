@@ -1,0 +1,1 @@
+"""Live streaming and the video archive (ingest, packager, HLS, WHEP, chapters). Imports only council."""

@@ -1,0 +1,1 @@
+"""Whisper transcripts: engine, live captions, batch job, alignment. Imports only council."""

@@ -1,0 +1,3 @@
+"""`rathaus demo …` commands."""
+
+from __future__ import annotations

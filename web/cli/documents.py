@@ -1,0 +1,3 @@
+"""`rathaus documents …` commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`rathaus search …` commands."""
+
+from __future__ import annotations

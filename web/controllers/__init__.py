@@ -1,0 +1,17 @@
+"""Route handlers, one module per area. Each module exports ``routes``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.controllers import documents, feeds, live, pages, search, staff, system
+
+route_handlers: list[Any] = [
+    *pages.routes,
+    *documents.routes,
+    *search.routes,
+    *feeds.routes,
+    *live.routes,
+    *staff.routes,
+    *system.routes,
+]

@@ -1,0 +1,101 @@
+"""Exceptions map to responses in one place. HTML pages get a rendered error page; ``/oparl`` and
+JSON clients get JSON. Nothing user-caused ever becomes a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.response import Template
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_500_INTERNAL_SERVER_ERROR
+
+from web import i18n
+
+log = logging.getLogger(__name__)
+
+
+class BadInput(HTTPException):
+    """A user-caused error with a message fit to show (400)."""
+
+    status_code = HTTP_400_BAD_REQUEST
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith("/oparl") or path.startswith("/api"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _titles() -> dict[int, str]:
+    _ = i18n.gettext
+    return {
+        400: _("Ungültige Anfrage"),
+        401: _("Anmeldung erforderlich"),
+        403: _("Kein Zugriff"),
+        404: _("Seite nicht gefunden"),
+        405: _("Methode nicht erlaubt"),
+        409: _("Konflikt"),
+        410: _("Nicht mehr vorhanden"),
+        413: _("Datei zu groß"),
+        415: _("Dateityp nicht unterstützt"),
+        429: _("Zu viele Anfragen"),
+        500: _("Interner Fehler"),
+    }
+
+
+def _render(request: Request[Any, Any, Any], status: int, detail: str, extra: Any = None) -> Response[Any]:
+    if _wants_json(request):
+        body: dict[str, Any] = {"status_code": status, "detail": detail}
+        if extra:
+            body["extra"] = extra
+        return Response(content=body, status_code=status, media_type=MediaType.JSON)
+    title = _titles().get(status, str(status))
+    return Template(  # type: ignore[return-value]
+        template_name="error.html",
+        context={"status": status, "title": title, "detail": detail, "request": request},
+        status_code=status,
+        media_type=MediaType.HTML,
+    )
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    detail = exc.detail or ""
+    extra: Any = None
+    if isinstance(exc, ValidationException):
+        status = HTTP_400_BAD_REQUEST
+        extra = exc.extra
+        detail = i18n.gettext("Die Anfrage enthält ungültige Werte.")
+        if isinstance(exc.extra, list) and exc.extra:
+            parts = []
+            for e in exc.extra:
+                if isinstance(e, dict):
+                    key = e.get("key") or ""
+                    msg = e.get("message") or ""
+                    parts.append(f"{key}: {msg}".strip(": "))
+            if parts:
+                detail = detail + " " + "; ".join(parts)
+    elif isinstance(exc, NotFoundException):
+        status = HTTP_404_NOT_FOUND
+        if not detail or detail == "Not Found":
+            detail = i18n.gettext("Die angeforderte Seite oder Datei gibt es nicht.")
+    response = _render(request, status, detail, extra)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _render(request, HTTP_500_INTERNAL_SERVER_ERROR, i18n.gettext("Ein unerwarteter Fehler ist aufgetreten."))
+
+
+exception_handlers: dict[Any, Any] = {
+    HTTPException: http_exception_handler,
+    HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
+}
