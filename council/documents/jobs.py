@@ -1,1 +1,80 @@
-"""Job functions of council.documents (registered with council.core.jobs.job)."""
+"""Job functions of council.documents (registered with council.core.jobs.job).
+
+``documents.extract_text`` ({"file_id": N}): read the blob, extract its text with pypdf (in a thread),
+store text / page_count / text_state, and index the file for search. Idempotent: running it again
+extracts again and stores the same result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from council.core.jobs import JobContext, job
+from council.core.settings import get_settings
+from council.documents.extract import Extraction, extract_pdf_text
+from council.documents.store import FileStore
+from council.records.models import File
+
+log = logging.getLogger(__name__)
+
+
+def _read_and_extract(store: FileStore, key: str) -> Extraction | None:
+    try:
+        data = store.read(key)
+    except (OSError, ValueError) as exc:
+        log.warning("blob %s not readable: %s", key[:16], exc)
+        return None
+    return extract_pdf_text(data)
+
+
+async def _index(session: AsyncSession, file_ids: list[int]) -> None:
+    try:
+        from council.search.indexer import index_files
+    except ImportError:  # TODO(search): remove once council.search.indexer exists everywhere
+        log.warning("council.search.indexer not available: file text not indexed")
+        return
+    await index_files(session, file_ids)
+
+
+async def extract_file_text(session: AsyncSession, store: FileStore, file_id: int) -> File | None:
+    """Extract and store the text of one file and index it; the caller commits."""
+    record = await session.get(File, file_id)
+    if record is None:
+        log.info("file %s is gone; nothing to extract", file_id)
+        return None
+    if not record.storage_key:
+        record.text_state = "failed"
+        return record
+    result = await asyncio.to_thread(_read_and_extract, store, record.storage_key)
+    if result is None:
+        record.text_state = "failed"
+        return record
+    record.text = result.text
+    record.page_count = result.page_count
+    record.text_state = result.state
+    await session.flush()
+    await _index(session, [record.id])
+    return record
+
+
+@job("documents.extract_text")
+async def extract_text(ctx: JobContext) -> None:
+    file_id = int(ctx.payload["file_id"])
+    # The store root comes from the settings of the process running the job (web app, worker, CLI).
+    store = FileStore(_files_dir())
+    async with ctx.sessionmaker() as session:
+        await extract_file_text(session, store, file_id)
+        await session.commit()
+
+
+#: Set by the process that runs jobs when its settings are not ``get_settings()`` (tests, the app).
+FILES_DIR_OVERRIDE: list[object] = []
+
+
+def _files_dir():  # type: ignore[no-untyped-def]
+    if FILES_DIR_OVERRIDE:
+        return FILES_DIR_OVERRIDE[-1]
+    return get_settings().files_dir
