@@ -26,8 +26,9 @@ from council.core.jobs import JobRunner
 from council.core.settings import Settings, get_settings
 from web import i18n
 from web.controllers import route_handlers
-from web.deps import provide_db_session, provide_viewer
+from web.deps import provide_db_session, provide_viewer, session_middleware
 from web.errors import exception_handlers
+from web.guards import exception_handlers as guard_exception_handlers
 from web.templating import make_environment
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=template_config,
         csrf_config=csrf,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
-        middleware=[DefineMiddleware(locale_middleware), DefineMiddleware(security_headers_middleware)],
-        exception_handlers=exception_handlers,
+        middleware=[
+            DefineMiddleware(locale_middleware),
+            DefineMiddleware(security_headers_middleware),
+            DefineMiddleware(session_middleware),  # settles request.state viewer (council.accounts)
+        ],
+        exception_handlers={**exception_handlers, **guard_exception_handlers},
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,

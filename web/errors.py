@@ -95,7 +95,15 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return _render(request, HTTP_500_INTERNAL_SERVER_ERROR, i18n.gettext("Ein unerwarteter Fehler ist aufgetreten."))
 
 
+def undecodable_input_handler(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    """Form fields that are not valid UTF-8 (Litestar decodes multipart fields strictly, even inside the
+    CSRF middleware): the client's fault, a 400 — not a 500."""
+    detail = i18n.gettext("Die Anfrage enthält ungültig kodierte Zeichen.")
+    return _render(request, HTTP_400_BAD_REQUEST, detail)
+
+
 exception_handlers: dict[Any, Any] = {
     HTTPException: http_exception_handler,
+    UnicodeDecodeError: undecodable_input_handler,
     HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
 }

@@ -55,7 +55,9 @@ class WebSession(Base):
 
     #: SHA-256 hex digest of the session token (the token itself is never stored).
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True, nullable=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -83,7 +83,9 @@ async def create_session(
     return token
 
 
-async def load_session(session: AsyncSession, token: str | None, *, now: datetime | None = None) -> LoadedSession | None:
+async def load_session(
+    session: AsyncSession, token: str | None, *, now: datetime | None = None
+) -> LoadedSession | None:
     """The valid session for ``token`` or None. Expired rows and rows of disabled/deleted accounts are
     deleted; ``last_seen`` is refreshed. Commits when it wrote something."""
     if not _plausible(token):
@@ -92,7 +94,9 @@ async def load_session(session: AsyncSession, token: str | None, *, now: datetim
     now = now or utcnow()
     key = hash_token(token)
     row = (
-        await session.execute(select(WebSession).options(selectinload(WebSession.account)).where(WebSession.id == key))
+        await session.execute(
+            select(WebSession).options(selectinload(WebSession.account)).where(WebSession.id == key)
+        )
     ).scalar_one_or_none()
     if row is None:
         return None

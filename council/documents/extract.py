@@ -70,7 +70,7 @@ def extract_pdf_text(data: bytes) -> Extraction:
 
 
 def _extract(data: bytes) -> Extraction:
-    if not data or b"%PDF-" not in data[:1024 + 5]:
+    if not data or b"%PDF-" not in data[: 1024 + 5]:
         return Extraction(text=None, page_count=None, state="no_text")
 
     from pypdf import PdfReader

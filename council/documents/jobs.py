@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,21 +61,22 @@ async def extract_file_text(session: AsyncSession, store: FileStore, file_id: in
     return record
 
 
+def files_dir_for(ctx: JobContext) -> Path:
+    """Where the blobs are: the runner's settings if it carries them, else the enqueuer's store
+    (payload ``files_dir``, used when it exists here), else this process' settings."""
+    settings = getattr(ctx, "settings", None)
+    if settings is not None:
+        return Path(settings.files_dir)
+    given = ctx.payload.get("files_dir")
+    if isinstance(given, str) and given and Path(given).is_dir():
+        return Path(given)
+    return get_settings().files_dir
+
+
 @job("documents.extract_text")
 async def extract_text(ctx: JobContext) -> None:
     file_id = int(ctx.payload["file_id"])
-    # The store root comes from the settings of the process running the job (web app, worker, CLI).
-    store = FileStore(_files_dir())
+    store = FileStore(files_dir_for(ctx))
     async with ctx.sessionmaker() as session:
         await extract_file_text(session, store, file_id)
         await session.commit()
-
-
-#: Set by the process that runs jobs when its settings are not ``get_settings()`` (tests, the app).
-FILES_DIR_OVERRIDE: list[object] = []
-
-
-def _files_dir():  # type: ignore[no-untyped-def]
-    if FILES_DIR_OVERRIDE:
-        return FILES_DIR_OVERRIDE[-1]
-    return get_settings().files_dir

@@ -42,21 +42,30 @@ Role = Literal["main", "auxiliary"]
 class UploadRejected(Exception):
     """An upload that cannot be accepted; ``status_code`` is the HTTP status to answer with."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, reason: str = "invalid", **params: object) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        #: A stable key (empty, too_large, not_pdf, bad_role, main_needs_paper, unknown_paper,
+        #: unknown_meeting, unknown_agenda_item) so that the web layer can show a translated message.
+        self.reason = reason
+        self.params = params
 
 
 def validate_pdf(data: bytes, max_bytes: int) -> None:
     """Reject empty (400), too large (413) and non-PDF (415) uploads."""
     if not data:
-        raise UploadRejected(400, "Die Datei ist leer.")
+        raise UploadRejected(400, "Die Datei ist leer.", "empty")
     if len(data) > max_bytes:
-        raise UploadRejected(413, f"Die Datei ist zu groß (höchstens {max_bytes // (1024 * 1024)} MB).")
+        raise UploadRejected(
+            413,
+            f"Die Datei ist zu groß (höchstens {max_bytes // (1024 * 1024)} MB).",
+            "too_large",
+            max_bytes=max_bytes,
+        )
     pos = data.find(PDF_MAGIC, 0, MAGIC_WINDOW + len(PDF_MAGIC))
     if pos < 0 or pos > MAGIC_WINDOW:
-        raise UploadRejected(415, "Nur PDF-Dateien können hochgeladen werden.")
+        raise UploadRejected(415, "Nur PDF-Dateien können hochgeladen werden.", "not_pdf")
 
 
 # Control characters (C0, DEL, C1), lone surrogates, bidi embeddings/overrides/isolates, zero-width
@@ -73,8 +82,8 @@ def clean_name(value: str | None, max_length: int = NAME_MAX) -> str:
     """A display name: printable, one line, no bidi tricks, bounded length ("" when nothing is left)."""
     if not value:
         return ""
-    value = unicodedata.normalize("NFC", _HOSTILE.sub("", str(value)))
-    value = _SPACES.sub(" ", value).strip()
+    value = _SPACES.sub(" ", str(value))  # line breaks and tabs become spaces first
+    value = unicodedata.normalize("NFC", _HOSTILE.sub("", value)).strip()
     return value[:max_length].strip()
 
 
@@ -124,31 +133,36 @@ async def add_document(
         max_bytes = get_settings().max_upload_bytes
     validate_pdf(data, max_bytes)
     if role not in ("main", "auxiliary"):
-        raise UploadRejected(400, "Unbekannte Rolle des Dokuments.")
+        raise UploadRejected(400, "Unbekannte Rolle des Dokuments.", "bad_role")
     if role == "main" and paper_id is None:
-        raise UploadRejected(400, "Ein Hauptdokument gehört zu einer Vorlage.")
+        raise UploadRejected(400, "Ein Hauptdokument gehört zu einer Vorlage.", "main_needs_paper")
 
     paper = meeting = item = None
     if paper_id is not None:
         paper = await session.get(Paper, paper_id)
         if paper is None or paper.deleted:
-            raise UploadRejected(400, f"Die Vorlage {paper_id} gibt es nicht.")
+            raise UploadRejected(400, f"Die Vorlage {paper_id} gibt es nicht.", "unknown_paper", id=paper_id)
     if meeting_id is not None:
         meeting = await session.get(Meeting, meeting_id)
         if meeting is None or meeting.deleted:
-            raise UploadRejected(400, f"Die Sitzung {meeting_id} gibt es nicht.")
+            raise UploadRejected(
+                400, f"Die Sitzung {meeting_id} gibt es nicht.", "unknown_meeting", id=meeting_id
+            )
     if agenda_item_id is not None:
         item = await session.get(AgendaItem, agenda_item_id)
         if item is None or item.deleted:
-            raise UploadRejected(400, f"Den Tagesordnungspunkt {agenda_item_id} gibt es nicht.")
+            raise UploadRejected(
+                400,
+                f"Den Tagesordnungspunkt {agenda_item_id} gibt es nicht.",
+                "unknown_agenda_item",
+                id=agenda_item_id,
+            )
     item_meeting = await session.get(Meeting, item.meeting_id) if item is not None else None
 
     display_name = clean_name(name) or clean_name(file_name or "").removesuffix(".pdf") or "Dokument"
     display_file_name = clean_file_name(file_name, fallback=display_name)
 
-    parents_public = all(
-        p.public for p in (paper, meeting, item, item_meeting) if p is not None
-    )
+    parents_public = all(p.public for p in (paper, meeting, item, item_meeting) if p is not None)
     body_id = next((p.body_id for p in (paper, meeting, item_meeting) if p is not None), None)
 
     blob = await asyncio.to_thread(store.put, data)
@@ -178,7 +192,8 @@ async def add_document(
             already = (
                 await session.execute(
                     select(paper_auxiliary_file.c.file_id).where(
-                        paper_auxiliary_file.c.paper_id == paper.id, paper_auxiliary_file.c.file_id == previous
+                        paper_auxiliary_file.c.paper_id == paper.id,
+                        paper_auxiliary_file.c.file_id == previous,
                     )
                 )
             ).first()
@@ -209,6 +224,6 @@ async def add_document(
         if item_meeting is not None:
             item_meeting.modified = now
 
-    enqueue(session, EXTRACT_JOB, {"file_id": record.id})
+    enqueue(session, EXTRACT_JOB, {"file_id": record.id, "files_dir": str(store.root.resolve())})
     await session.flush()
     return record

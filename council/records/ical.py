@@ -7,8 +7,9 @@ Agenda titles in the description are public items only: a calendar file travels.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,14 @@ from council.records.models import AgendaItem, Meeting
 
 TZ = ZoneInfo("Europe/Berlin")
 PRODID = "-//Rathaus//Ratsinformationssystem//DE"
+
+
+#: Control characters RFC 5545 TEXT may not carry (tab and newline are fine), and lone surrogates.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    return _NOT_TEXT.sub("", value)
 
 
 def _host(base_url: str) -> str:
@@ -61,14 +70,14 @@ def meeting_as_ical_event(
     summary = meeting.name
     if meeting.cancelled:
         summary = f"Abgesagt: {summary}"
-    event.add("summary", summary)
+    event.add("summary", _text(summary))
     event.add("dtstart", _local(meeting.start))
     if meeting.end is not None and meeting.end > meeting.start:
         event.add("dtend", _local(meeting.end))
     event.add("status", "CANCELLED" if meeting.cancelled else "CONFIRMED")
     location = meeting.__dict__.get("location")
     if location is not None and location.label:
-        event.add("location", location.label)
+        event.add("location", _text(location.label))
     url = meeting_url(meeting, base_url)
     event.add("url", url)
     organizations = [o.name for o in (meeting.__dict__.get("organizations") or []) if not o.deleted]
@@ -85,7 +94,7 @@ def meeting_as_ical_event(
     if lines:
         lines.append("")
     lines.append(url)
-    event.add("description", "\n".join(lines))
+    event.add("description", _text("\n".join(lines)))
     return event
 
 
@@ -102,12 +111,20 @@ def build_calendar(
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", _text(name))
     cal.add("x-wr-timezone", "Europe/Berlin")
+    starts: list[datetime] = []
     for meeting in meetings:
         if meeting.start is None:
             continue
         items = agenda.get(meeting.id) if agenda is not None else None
         cal.add_component(meeting_as_ical_event(meeting, base_url, agenda_items=items))
-    cal.add_missing_timezones()
+        starts.append(_local(meeting.start))
+        if meeting.end is not None:
+            starts.append(_local(meeting.end))
+    if starts:
+        # Transitions only for the years the events span: the default (1970-2038) bloats every feed.
+        first = date(min(starts).year, 1, 1)
+        last = date(max(starts).year + 1, 1, 1)
+        cal.add_missing_timezones(first_date=first, last_date=last)
     return cal

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, distinct, exists, extract, false, func, or_, select
+from sqlalchemy import Select, and_, exists, extract, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -77,8 +77,12 @@ def local_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 async def _page(session: AsyncSession, stmt: Select[tuple[T]], number: int, per_page: int) -> Page[T]:
-    total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
-    rows = (await session.execute(stmt.limit(per_page).offset((number - 1) * per_page))).scalars().unique().all()
+    total = (
+        await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    ).scalar_one()
+    rows = (
+        (await session.execute(stmt.limit(per_page).offset((number - 1) * per_page))).scalars().unique().all()
+    )
     return Page(items=list(rows), number=number, per_page=per_page, total=int(total))
 
 
@@ -111,7 +115,9 @@ async def visible_item_ids(session: AsyncSession, viewer: Viewer, ids: Iterable[
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return set()
-    rows = await session.execute(select(AgendaItem.id).where(AgendaItem.id.in_(wanted), agenda_item_visible(viewer)))
+    rows = await session.execute(
+        select(AgendaItem.id).where(AgendaItem.id.in_(wanted), agenda_item_visible(viewer))
+    )
     return set(rows.scalars().all())
 
 
@@ -142,7 +148,10 @@ async def upcoming_meetings(
     now = now or utcnow()
     stmt = (
         meetings_query(viewer)
-        .where(Meeting.start.is_not(None), or_(Meeting.start >= now, and_(Meeting.end.is_not(None), Meeting.end > now)))
+        .where(
+            Meeting.start.is_not(None),
+            or_(Meeting.start >= now, and_(Meeting.end.is_not(None), Meeting.end > now)),
+        )
         .order_by(Meeting.start, Meeting.id)
         .limit(limit)
     )
@@ -157,7 +166,12 @@ async def meetings_by_ids(session: AsyncSession, viewer: Viewer, ids: Sequence[i
 
 
 async def meetings_between(
-    session: AsyncSession, viewer: Viewer, start: datetime, end: datetime, *, organization_id: int | None = None
+    session: AsyncSession,
+    viewer: Viewer,
+    start: datetime,
+    end: datetime,
+    *,
+    organization_id: int | None = None,
 ) -> list[Meeting]:
     """Visible meetings starting in [start, end)."""
     stmt = meetings_query(viewer).where(Meeting.start >= start, Meeting.start < end)
@@ -233,7 +247,9 @@ async def get_meeting(session: AsyncSession, viewer: Viewer, meeting_id: int) ->
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def meeting_agenda(session: AsyncSession, viewer: Viewer, meeting_id: int) -> tuple[list[AgendaEntry], int]:
+async def meeting_agenda(
+    session: AsyncSession, viewer: Viewer, meeting_id: int
+) -> tuple[list[AgendaEntry], int]:
     """The visible agenda items of a meeting in order, and how many items are hidden."""
     stmt = (
         select(AgendaItem)
@@ -248,7 +264,9 @@ async def meeting_agenda(session: AsyncSession, viewer: Viewer, meeting_id: int)
     items = list((await session.execute(stmt)).scalars().all())
     total = (
         await session.execute(
-            select(func.count(AgendaItem.id)).where(AgendaItem.meeting_id == meeting_id, AgendaItem.deleted == false())
+            select(func.count(AgendaItem.id)).where(
+                AgendaItem.meeting_id == meeting_id, AgendaItem.deleted == false()
+            )
         )
     ).scalar_one()
     paper_ids = {c.paper_id for it in items for c in it.consultations if not c.deleted}
@@ -265,8 +283,11 @@ async def meeting_agenda(session: AsyncSession, viewer: Viewer, meeting_id: int)
         for c in sorted(it.consultations, key=lambda c: c.id):
             if not c.deleted and c.paper_id in papers_ok and c.paper not in papers:
                 papers.append(c.paper)
-        files = [f for f in ([it.resolution_file] if it.resolution_file else []) + list(it.auxiliary_files)
-                 if f.id in files_ok]
+        files = [
+            f
+            for f in ([it.resolution_file] if it.resolution_file else []) + list(it.auxiliary_files)
+            if f.id in files_ok
+        ]
         entries.append(AgendaEntry(item=it, papers=papers, files=files))
     return entries, int(total) - len(items)
 
@@ -297,7 +318,9 @@ async def meeting_detail(session: AsyncSession, viewer: Viewer, meeting_id: int)
     return MeetingDetail(meeting=meeting, agenda=agenda, hidden_items=hidden, documents=documents)
 
 
-async def public_agenda_titles(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[AgendaItem]]:
+async def public_agenda_titles(
+    session: AsyncSession, meeting_ids: Sequence[int]
+) -> dict[int, list[AgendaItem]]:
     """Public, not deleted agenda items per meeting (for feed descriptions, which are public)."""
     out: dict[int, list[AgendaItem]] = {mid: [] for mid in meeting_ids}
     if not meeting_ids:
@@ -371,7 +394,9 @@ async def list_papers(
 
 
 async def recent_papers(session: AsyncSession, viewer: Viewer, *, limit: int = 5) -> list[Paper]:
-    stmt = papers_query(viewer).order_by(Paper.date.desc().nulls_last(), Paper.created.desc(), Paper.id.desc())
+    stmt = papers_query(viewer).order_by(
+        Paper.date.desc().nulls_last(), Paper.created.desc(), Paper.id.desc()
+    )
     return list((await session.execute(stmt.limit(limit))).scalars().all())
 
 
@@ -387,14 +412,16 @@ async def newest_papers(session: AsyncSession, viewer: Viewer, *, limit: int = 5
 
 
 async def paper_types(session: AsyncSession, viewer: Viewer) -> list[str]:
-    stmt = select(distinct(Paper.paper_type)).where(paper_visible(viewer), Paper.paper_type.is_not(None))
+    stmt = select(Paper.paper_type).distinct().where(paper_visible(viewer), Paper.paper_type.is_not(None))
     return sorted(t for t in (await session.execute(stmt)).scalars().all() if t)
 
 
 async def paper_years(session: AsyncSession, viewer: Viewer) -> list[int]:
     year = extract("year", Paper.date)
-    stmt = select(distinct(year)).where(paper_visible(viewer), Paper.date.is_not(None))
-    return sorted({int(y) for y in (await session.execute(stmt)).scalars().all() if y is not None}, reverse=True)
+    stmt = select(year).distinct().where(paper_visible(viewer), Paper.date.is_not(None))
+    return sorted(
+        {int(y) for y in (await session.execute(stmt)).scalars().all() if y is not None}, reverse=True
+    )
 
 
 @dataclass
@@ -432,7 +459,9 @@ async def paper_detail(session: AsyncSession, viewer: Viewer, paper_id: int) -> 
             selectinload(Paper.originator_organizations),
             selectinload(Paper.under_direction_of),
             selectinload(Paper.consultations).selectinload(Consultation.organizations),
-            selectinload(Paper.consultations).selectinload(Consultation.meeting).selectinload(Meeting.organizations),
+            selectinload(Paper.consultations)
+            .selectinload(Consultation.meeting)
+            .selectinload(Meeting.organizations),
             selectinload(Paper.consultations).selectinload(Consultation.agenda_item),
         )
     )
@@ -499,7 +528,11 @@ def organization_group(org: Organization) -> str:
 
 
 async def list_organizations(session: AsyncSession) -> dict[str, list[Organization]]:
-    stmt = select(Organization).where(Organization.deleted == false()).order_by(Organization.name, Organization.id)
+    stmt = (
+        select(Organization)
+        .where(Organization.deleted == false())
+        .order_by(Organization.name, Organization.id)
+    )
     groups: dict[str, list[Organization]] = {g: [] for g in ORGANIZATION_GROUPS}
     for org in (await session.execute(stmt)).scalars().all():
         groups[organization_group(org)].append(org)
@@ -580,7 +613,9 @@ async def get_person(session: AsyncSession, person_id: int) -> Person | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def person_papers(session: AsyncSession, viewer: Viewer, person_id: int, *, limit: int = 100) -> list[Paper]:
+async def person_papers(
+    session: AsyncSession, viewer: Viewer, person_id: int, *, limit: int = 100
+) -> list[Paper]:
     stmt = (
         papers_query(viewer)
         .where(

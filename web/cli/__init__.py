@@ -95,7 +95,7 @@ def worker(once: bool) -> None:
 def _load_commands() -> None:
     import importlib
 
-    for name in ("demo", "documents", "search"):
+    for name in ("demo", "documents", "search", "users"):
         importlib.import_module(f"web.cli.{name}")
 
 
