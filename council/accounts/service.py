@@ -18,9 +18,10 @@ import unicodedata
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.accounts import passwords
@@ -291,7 +292,7 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 
 
 async def _person_with_membership(
-    session: AsyncSession, *conditions: object, exclude: set[int]
+    session: AsyncSession, *conditions: ColumnElement[bool], exclude: set[int]
 ) -> Person | None:
     today = local_today()
     stmt = (
@@ -304,7 +305,7 @@ async def _person_with_membership(
             Organization.deleted == false(),
             or_(Membership.end_date.is_(None), Membership.end_date >= today),
             or_(Membership.start_date.is_(None), Membership.start_date <= today),
-            *conditions,  # type: ignore[arg-type]
+            *conditions,
         )
         .order_by(Person.id)
     )
@@ -313,8 +314,8 @@ async def _person_with_membership(
     return (await session.execute(stmt.limit(1))).scalars().first()
 
 
-def _like(column: object, word: str) -> object:
-    return func.lower(column).like(f"%{word}%")  # type: ignore[arg-type]
+def _like(column: Any, word: str) -> ColumnElement[bool]:
+    return func.lower(column).like(f"%{word}%")
 
 
 async def ensure_demo_accounts(session: AsyncSession) -> list[tuple[str, str, str]]:

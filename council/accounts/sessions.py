@@ -42,7 +42,7 @@ def hash_token(token: str) -> str:
 
 
 def _plausible(token: str | None) -> bool:
-    return bool(token) and len(token) <= _MAX_TOKEN_LENGTH and token.isascii()  # type: ignore[union-attr]
+    return token is not None and 0 < len(token) <= _MAX_TOKEN_LENGTH and token.isascii()
 
 
 @dataclass(frozen=True)

@@ -29,3 +29,20 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 
 def downgrade(settings: Settings, revision: str) -> None:
     command.downgrade(alembic_config(settings), revision)
+
+
+#: Full-text objects the search room creates with raw DDL (``council.search.models.install_ddl``):
+#: autogenerate must neither drop nor recreate them.
+RAW_DDL_TABLE_PREFIXES = ("search_fts",)
+RAW_DDL_COLUMNS = {("search_document", "tsv")}
+RAW_DDL_INDEXES = {"ix_search_document_tsv"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    if type_ == "table" and name and name.startswith(RAW_DDL_TABLE_PREFIXES):
+        return False
+    if type_ == "column" and reflected and compare_to is None:
+        table = getattr(getattr(obj, "table", None), "name", None)
+        if (table, name) in RAW_DDL_COLUMNS:
+            return False
+    return not (type_ == "index" and name in RAW_DDL_INDEXES)

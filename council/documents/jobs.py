@@ -18,6 +18,7 @@ from council.core.settings import get_settings
 from council.documents.extract import Extraction, extract_pdf_text
 from council.documents.store import FileStore
 from council.records.models import File
+from council.search.indexer import index_files
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,6 @@ def _read_and_extract(store: FileStore, key: str) -> Extraction | None:
         log.warning("blob %s not readable: %s", key[:16], exc)
         return None
     return extract_pdf_text(data)
-
-
-async def _index(session: AsyncSession, file_ids: list[int]) -> None:
-    try:
-        from council.search.indexer import index_files
-    except ImportError:  # TODO(search): remove once council.search.indexer exists everywhere
-        log.warning("council.search.indexer not available: file text not indexed")
-        return
-    await index_files(session, file_ids)
 
 
 async def extract_file_text(session: AsyncSession, store: FileStore, file_id: int) -> File | None:
@@ -57,7 +49,7 @@ async def extract_file_text(session: AsyncSession, store: FileStore, file_id: in
     record.page_count = result.page_count
     record.text_state = result.state
     await session.flush()
-    await _index(session, [record.id])
+    await index_files(session, [record.id])
     return record
 
 

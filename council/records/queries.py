@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, exists, extract, false, func, or_, select
@@ -76,7 +76,7 @@ def local_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def _page(session: AsyncSession, stmt: Select[tuple[T]], number: int, per_page: int) -> Page[T]:
+async def _page(session: AsyncSession, stmt: Select[Any], number: int, per_page: int) -> Page[T]:
     total = (
         await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
     ).scalar_one()
@@ -137,7 +137,7 @@ def _meeting_list_options() -> list[object]:
     return [selectinload(Meeting.organizations), selectinload(Meeting.location)]
 
 
-def meetings_query(viewer: Viewer) -> Select[tuple[Meeting]]:
+def meetings_query(viewer: Viewer) -> Select[Meeting]:
     return select(Meeting).where(meeting_visible(viewer)).options(*_meeting_list_options())  # type: ignore[arg-type]
 
 
@@ -356,7 +356,7 @@ async def feed_meetings(
 # --- papers -------------------------------------------------------------------------------------
 
 
-def papers_query(viewer: Viewer) -> Select[tuple[Paper]]:
+def papers_query(viewer: Viewer) -> Select[Paper]:
     return select(Paper).where(paper_visible(viewer))
 
 

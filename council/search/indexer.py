@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, false, func, insert, or_, select, text
+from sqlalchemy import Table, delete, false, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +44,7 @@ from council.search.models import FTS_TABLE, SearchDocument
 from council.search.stem import clean_text, stemmed_text
 
 log = logging.getLogger(__name__)
+_TABLE: Table = SearchDocument.__table__  # type: ignore[assignment]
 
 TZ = ZoneInfo("Europe/Berlin")
 #: Ids per database round trip (IN lists, bulk inserts).
@@ -104,7 +105,7 @@ async def _meeting_orgs(session: AsyncSession, meeting_ids: Iterable[int]) -> di
     out: dict[int, set[int]] = defaultdict(set)
     ids = _unique_ids(meeting_ids)
     for chunk in _chunks(ids):
-        rows = await session.execute(
+        rows: Any = await session.execute(
             select(meeting_organization.c.meeting_id, meeting_organization.c.organization_id).where(
                 meeting_organization.c.meeting_id.in_(chunk)
             )
@@ -119,7 +120,7 @@ async def _paper_orgs(session: AsyncSession, paper_ids: Iterable[int]) -> dict[i
     out: dict[int, set[int]] = defaultdict(set)
     ids = _unique_ids(paper_ids)
     for chunk in _chunks(ids):
-        rows = await session.execute(
+        rows: Any = await session.execute(
             select(Consultation.paper_id, consultation_organization.c.organization_id)
             .join(consultation_organization, consultation_organization.c.consultation_id == Consultation.id)
             .where(Consultation.paper_id.in_(chunk), Consultation.deleted == false())
@@ -147,9 +148,9 @@ async def _paper_orgs(session: AsyncSession, paper_ids: Iterable[int]) -> dict[i
 
 
 async def _paper_docs(session: AsyncSession, ids: Sequence[int]) -> list[_Doc]:
-    papers = []
+    papers: list[Any] = []
     for chunk in _chunks(ids):
-        rows = await session.execute(
+        rows: Any = await session.execute(
             select(Paper.id, Paper.name, Paper.reference, Paper.paper_type, Paper.date).where(
                 Paper.id.in_(chunk), Paper.deleted == false()
             )
@@ -175,9 +176,9 @@ async def _paper_docs(session: AsyncSession, ids: Sequence[int]) -> list[_Doc]:
 
 
 async def _agenda_item_docs(session: AsyncSession, ids: Sequence[int]) -> list[_Doc]:
-    items = []
+    items: list[Any] = []
     for chunk in _chunks(ids):
-        rows = await session.execute(
+        rows: Any = await session.execute(
             select(
                 AgendaItem.id,
                 AgendaItem.name,
@@ -230,7 +231,7 @@ async def _file_links(
     to_paper: dict[int, tuple[int, str | None, date | None]] = {}
     to_meeting: dict[int, tuple[int, datetime | None]] = {}
     for chunk in _chunks(ids):
-        rows = await session.execute(
+        rows: Any = await session.execute(
             select(Paper.main_file_id, Paper.id, Paper.paper_type, Paper.date)
             .where(Paper.main_file_id.in_(chunk), Paper.deleted == false())
             .order_by(Paper.id)
@@ -297,9 +298,9 @@ async def _file_links(
 
 
 async def _file_docs(session: AsyncSession, ids: Sequence[int]) -> list[_Doc]:
-    files = []
+    files: list[Any] = []
     for chunk in _chunks(ids, 100):
-        rows = await session.execute(
+        rows: Any = await session.execute(
             select(File.id, File.name, File.file_name, File.text, File.date).where(
                 File.id.in_(chunk), File.deleted == false()
             )
@@ -376,7 +377,8 @@ async def _insert(session: AsyncSession, docs: Sequence[_Doc]) -> None:
         rows = [d.row() for d in docs[i : i + CHUNK]]
         if sqlite:
             result = await session.execute(
-                insert(SearchDocument).returning(SearchDocument.id, sort_by_parameter_order=True), rows
+                insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True),
+                rows,
             )
             new_ids = result.scalars().all()
             await session.execute(

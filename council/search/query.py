@@ -268,8 +268,8 @@ async def search(
     if dialect == "sqlite":
         match_expr = parsed.fts5()
         fts = table(FTS_TABLE, column("rowid"))
-        fts_ref = literal_column(FTS_TABLE)
-        base_from = sd.__table__.join(fts, fts.c.rowid == sd.id)
+        fts_ref: Any = literal_column(FTS_TABLE)
+        base_from: Any = sd.__table__.join(fts, fts.c.rowid == sd.id)
         match: Any = fts_ref.op("MATCH")(bindparam("fts_query", match_expr))
         score: Any = func.bm25(fts_ref, *BM25_WEIGHTS)
         order = [score.asc()]
@@ -277,7 +277,7 @@ async def search(
         tsq = func.websearch_to_tsquery(
             literal_column("'german'::regconfig"), bindparam("ts_query", parsed.websearch())
         )
-        tsv = literal_column(f"search_document.{TSV_COLUMN}")
+        tsv: Any = literal_column(f"search_document.{TSV_COLUMN}")
         base_from = sd.__table__
         match = tsv.op("@@")(tsq)
         score = func.ts_rank_cd(literal_column(f"'{PG_WEIGHTS}'::float4[]"), tsv, tsq, 1)

@@ -602,3 +602,12 @@ async def test_signed_in_viewer_reaches_the_pages(client: Any, session: Any) -> 
             assert "Geheimweg" in r.text
     use_token(client, None)
     assert (await client.get(secret)).status_code == 404
+
+
+async def test_session_cookie_secure_behind_https(client: Any, session: Any, settings: Any) -> None:
+    await make_account(session)
+    settings.secure_cookies = True  # the app reads it per request
+    r = await login(client, "clerk1")
+    assert r.status_code == 303
+    cookie = session_cookie(r)
+    assert cookie is not None and "secure" in cookie.lower()

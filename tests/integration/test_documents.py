@@ -23,6 +23,7 @@ from council.core.settings import Settings
 from council.documents.service import EXTRACT_JOB, UploadRejected, add_document
 from council.documents.store import FileStore
 from council.records.models import File, Paper, meeting_auxiliary_file, paper_auxiliary_file
+from council.search.models import SearchDocument
 from tests.factories import make_town
 from tests.unit.test_extract import GERMAN, encrypt, make_pdf
 
@@ -126,6 +127,13 @@ async def test_add_main_file_to_paper_and_extract(db, quiet_settings):
         assert f.text.count("\f") == 1
         assert f.file_name == "Vorlage Müller.pdf"
         first_text = f.text
+        # the job indexed the text for search
+        indexed = (
+            await s.execute(
+                select(SearchDocument).where(SearchDocument.kind == "file", SearchDocument.ref_id == f.id)
+            )
+        ).scalar_one()
+        assert "Müllerstraße" in indexed.body or "mullerstrass" in indexed.body.lower()
 
     # idempotent: running the job again changes nothing
     async with db.sessionmaker() as s:

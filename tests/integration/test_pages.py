@@ -43,7 +43,9 @@ async def test_home_shows_upcoming_live_and_recent_papers(session, client):
         meeting_state="eingeladen",
     )
     soon.organizations.append(town.committee)
-    hidden_soon = Meeting(body_id=town.body.id, name="Sondersitzung geheim", start=utcnow() + timedelta(days=2), public=False)
+    hidden_soon = Meeting(
+        body_id=town.body.id, name="Sondersitzung geheim", start=utcnow() + timedelta(days=2), public=False
+    )
     session.add_all([soon, hidden_soon])
     await session.flush()
     session.add(TimelineEvent(meeting_id=soon.id, kind=EventKind.MEETING_OPENED))
@@ -132,7 +134,18 @@ async def test_calendar_marks_today_and_wraps_the_year(client):
 
 @pytest.mark.parametrize(
     "value",
-    ["2026-13", "2026-00", "0000-01", "99999-01", "abc", "2026-1", "2026-11-01", "1899-12", "2026-11\x00", "２０２６-11"],
+    [
+        "2026-13",
+        "2026-00",
+        "0000-01",
+        "99999-01",
+        "abc",
+        "2026-1",
+        "2026-11-01",
+        "1899-12",
+        "2026-11\x00",
+        "２０２６-11",
+    ],
 )
 async def test_calendar_rejects_bad_months(client, value):
     r = await client.get("/kalender", params={"monat": value})
@@ -194,7 +207,7 @@ async def test_meetings_list_paginates_and_answers_htmx_with_the_results_block(s
     assert "Seite 1 von 2" in r.text
     names = re.findall(r">Reihe (\d\d)</a>", r.text)
     assert names == [f"{i:02d}" for i in range(20)]  # soonest first
-    assert f"seite=2" in r.text and 'rel="next"' in r.text
+    assert "seite=2" in r.text and 'rel="next"' in r.text
     r2 = await client.get("/sitzungen", params={**params, "seite": "2"})
     assert re.findall(r">Reihe (\d\d)</a>", r2.text) == [f"{i:02d}" for i in range(20, 25)]
     assert 'rel="prev"' in r2.text and 'rel="next"' not in r2.text
@@ -239,7 +252,10 @@ async def test_meetings_list_rejects_bad_parameters(client, query):
     r = await client.get(f"/sitzungen?{query}")
     assert r.status_code == 400, query
     assert "Ungültige Anfrage" in r.text
-    assert '<p class="error-detail">' in r.text and len(r.text.split('<p class="error-detail">')[1].split("<")[0]) > 5
+    assert (
+        '<p class="error-detail">' in r.text
+        and len(r.text.split('<p class="error-detail">')[1].split("<")[0]) > 5
+    )
 
 
 # --- meeting page ---------------------------------------------------------------------------------
@@ -247,7 +263,9 @@ async def test_meetings_list_rejects_bad_parameters(client, query):
 
 async def test_meeting_page_agenda_documents_and_hidden_items(session, client):
     town = await make_town(session)
-    protocol = File(body_id=town.body.id, name="Niederschrift öffentlich", file_name="protokoll.pdf", public=True)
+    protocol = File(
+        body_id=town.body.id, name="Niederschrift öffentlich", file_name="protokoll.pdf", public=True
+    )
     secret_annex = File(body_id=town.body.id, name="Anlage Geheimweg", file_name="anlage.pdf", public=False)
     item_file = File(body_id=town.body.id, name="Lageplan Radweg", file_name="lageplan.pdf", public=True)
     session.add_all([protocol, secret_annex, item_file])
@@ -307,16 +325,21 @@ async def test_meeting_page_marks_the_current_item_while_live(session, client):
     town = await make_town(session)
     mid = town.past_meeting.id
     session.add(TimelineEvent(meeting_id=mid, kind=EventKind.MEETING_OPENED))
-    session.add(TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=town.public_item.id))
+    session.add(
+        TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=town.public_item.id)
+    )
     await session.commit()
     r = await client.get(f"/sitzungen/{mid}")
     html = main_part(r.text)
-    assert f'<li id="top-{town.public_item.id}" data-agenda-item="{town.public_item.id}" class="is-current" aria-current="true">' in html
+    item = town.public_item.id
+    assert f'<li id="top-{item}" data-agenda-item="{item}" class="is-current" aria-current="true">' in html
     assert html.count("is-current") == 1
     assert "Die Sitzung läuft. – Sanierung des Radwegs an der Landstraße" in html
     assert "live-area is-live" in html
     # While the secret item runs, anonymous visitors learn nothing about it.
-    session.add(TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=town.secret_item.id))
+    session.add(
+        TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=town.secret_item.id)
+    )
     await session.commit()
     html = main_part((await client.get(f"/sitzungen/{mid}")).text)
     assert "is-current" not in html.replace("live-area is-live", "")
@@ -385,8 +408,14 @@ async def test_staff_viewer_sees_non_public_agenda_items(session):
 
 async def test_papers_list_filters_and_fragment(session, client):
     town = await make_town(session)
-    old = Paper(body_id=town.body.id, name="Antrag zur Straßenbeleuchtung", reference="A/2025/0007",
-                date=date(2025, 5, 2), paper_type="Antrag", public=True)
+    old = Paper(
+        body_id=town.body.id,
+        name="Antrag zur Straßenbeleuchtung",
+        reference="A/2025/0007",
+        date=date(2025, 5, 2),
+        paper_type="Antrag",
+        public=True,
+    )
     session.add(old)
     await session.commit()
     r = await client.get("/vorlagen")
@@ -423,17 +452,25 @@ async def test_paper_page_consultation_path_files_and_relations(session, client)
     # A third step without a meeting yet, and one consultation whose position comes first but is in
     # a non-public meeting: the organization may show, the meeting may not.
     later = Consultation(paper_id=town.paper.id, role="Kenntnisnahme", position=3)
-    early = Consultation(paper_id=town.paper.id, meeting_id=town.secret_meeting.id, role="Anhörung", position=0)
+    early = Consultation(
+        paper_id=town.paper.id, meeting_id=town.secret_meeting.id, role="Anhörung", position=0
+    )
     session.add_all([later, early])
     await session.flush()
     annex_public = File(body_id=town.body.id, name="Anlage 1 Kostenschätzung", file_name="k.pdf", public=True)
-    annex_secret = File(body_id=town.body.id, name="Anlage 2 Geheimweg Gutachten", file_name="g.pdf", public=False)
+    annex_secret = File(
+        body_id=town.body.id, name="Anlage 2 Geheimweg Gutachten", file_name="g.pdf", public=False
+    )
     session.add_all([annex_public, annex_secret])
     await session.flush()
     paper = await session.get(Paper, town.paper.id)
-    await session.refresh(paper, ["auxiliary_files", "related_papers", "subordinated_papers", "originator_persons"])
+    await session.refresh(
+        paper, ["auxiliary_files", "related_papers", "subordinated_papers", "originator_persons"]
+    )
     paper.auxiliary_files.extend([annex_public, annex_secret])
-    sub = Paper(body_id=town.body.id, name="Ergänzung zur Radwegsanierung", reference="V/2026/0001-1", public=True)
+    sub = Paper(
+        body_id=town.body.id, name="Ergänzung zur Radwegsanierung", reference="V/2026/0001-1", public=True
+    )
     session.add(sub)
     paper.subordinated_papers.append(sub)
     paper.related_papers.append(await session.get(Paper, town.secret_paper.id))
@@ -479,7 +516,10 @@ async def test_organizations_grouped_and_detail(session, client):
     groups = re.findall(r'<h2 id="group-[a-z]+">([^<]+)</h2>', html)
     assert groups == ["Rat", "Ausschüsse", "Fraktionen"]
     committees = html.split("Ausschüsse</h2>", 1)[1].split("</section>", 1)[0]
-    assert f'href="/gremien/{town.committee.id}"' in committees and f'href="/gremien/{town.other_committee.id}"' in committees
+    assert (
+        f'href="/gremien/{town.committee.id}"' in committees
+        and f'href="/gremien/{town.other_committee.id}"' in committees
+    )
     factions = html.split("Fraktionen</h2>", 1)[1].split("</section>", 1)[0]
     assert f'href="/gremien/{town.faction.id}"' in factions
 
@@ -580,3 +620,32 @@ async def test_hostile_query_strings_never_fail(session, client, path):
             r = await client.get(f"{path}?{name}={value}")
             assert r.status_code in (200, 400), (path, name, value[:20], r.status_code)
             assert "<script>alert(1)</script>" not in r.text
+
+
+# --- the shared demo (read-only) --------------------------------------------------------------------
+
+
+async def test_every_page_renders_on_the_demo_town(demo_client, demo_db):
+    from sqlalchemy import select
+
+    from council.records.models import Organization, Person
+
+    async with demo_db.sessionmaker() as s:
+        meeting_ids = (await s.execute(select(Meeting.id).where(Meeting.public.is_(True)).limit(5))).scalars().all()
+        paper_ids = (await s.execute(select(Paper.id).where(Paper.public.is_(True)).limit(5))).scalars().all()
+        org_ids = (await s.execute(select(Organization.id).limit(40))).scalars().all()
+        person_ids = (await s.execute(select(Person.id).limit(5))).scalars().all()
+        secret_ids = (await s.execute(select(Meeting.id).where(Meeting.public.is_(False)).limit(3))).scalars().all()
+    assert meeting_ids and paper_ids and org_ids and person_ids
+    paths = ["/", "/kalender", "/sitzungen", "/sitzungen?zeitraum=vergangene&seite=2", "/vorlagen", "/gremien"]
+    paths += ["/personen", "/feeds/sitzungen.ics", "/feeds/vorlagen.rss", "/feeds/vorlagen.atom"]
+    paths += [f"/sitzungen/{i}" for i in meeting_ids] + [f"/sitzungen/{i}.ics" for i in meeting_ids]
+    paths += [f"/vorlagen/{i}" for i in paper_ids] + [f"/gremien/{i}" for i in org_ids]
+    paths += [f"/feeds/gremien/{i}.ics" for i in org_ids[:3]] + [f"/personen/{i}" for i in person_ids]
+    for path in paths:
+        r = await demo_client.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+    groups = re.findall(r'<h2 id="group-[a-z]+">([^<]+)</h2>', (await demo_client.get("/gremien")).text)
+    assert groups[:3] == ["Rat", "Ausschüsse", "Fraktionen"]
+    for i in secret_ids:
+        assert (await demo_client.get(f"/sitzungen/{i}")).status_code == 404

@@ -180,6 +180,7 @@ async def papers_atom(
     base = _base_url(request)
     host = urlsplit(base).hostname or "localhost"
     papers = await queries.newest_papers(db_session, viewer, limit=FEED_PAPERS)
+
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
         el = ET.SubElement(parent, tag, attrs)
         if text is not None:

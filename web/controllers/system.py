@@ -38,7 +38,7 @@ async def readyz(request: Request[Any, Any, Any], db_session: AsyncSession) -> R
 
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths: no open redirect."""
-    if not target:
+    if not target or "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
