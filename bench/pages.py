@@ -169,7 +169,7 @@ async def _run_jobs(settings: Any) -> int:
     _register_jobs()
     db = Database(settings)
     try:
-        return await JobRunner(db.sessionmaker).run_until_empty()
+        return await JobRunner(db.sessionmaker, settings=settings).run_until_empty()
     finally:
         await db.dispose()
 

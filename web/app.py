@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         db = Database(settings)
         app.state.db = db
         app.state.settings = settings
-        runner = JobRunner(db.sessionmaker)
+        runner = JobRunner(db.sessionmaker, settings=settings)
         app.state.jobs = runner
         if settings.jobs_in_process:
             _register_jobs()
@@ -166,7 +166,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[channels, HTMXPlugin()],
         template_config=template_config,
         csrf_config=csrf,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, gzip_compress_level=6, exclude_opt_key="skip_compression"
+        ),
         middleware=[
             DefineMiddleware(locale_middleware),
             DefineMiddleware(security_headers_middleware),

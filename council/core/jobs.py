@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from council.core.base import Base
+from council.core.settings import Settings, get_settings
 from council.core.types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class JobContext:
     job_id: int
     payload: dict[str, Any]
     sessionmaker: async_sessionmaker[AsyncSession]
+    #: The settings of the process running the job (file store location, limits).
+    settings: Settings
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         async with self.sessionmaker() as s:
@@ -103,11 +106,13 @@ class JobRunner:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
+        settings: Settings | None = None,
         concurrency: int = 1,
         poll_interval: float = 1.0,
         stale_after: timedelta = timedelta(minutes=5),
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.settings = settings or get_settings()
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.stale_after = stale_after
@@ -170,7 +175,9 @@ class JobRunner:
         if row is None:
             return False
         fn = _REGISTRY.get(row.kind)
-        ctx = JobContext(job_id=row.id, payload=dict(row.payload or {}), sessionmaker=self.sessionmaker)
+        ctx = JobContext(
+            job_id=row.id, payload=dict(row.payload or {}), sessionmaker=self.sessionmaker, settings=self.settings
+        )
         beat = asyncio.create_task(self._heartbeat(row.id))
         try:
             if fn is None:

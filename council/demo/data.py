@@ -319,11 +319,15 @@ TOPICS: list[Topic] = [
         "Bebauungsplan Nr. {nr} „{place}, {street}“ – Aufstellungsbeschluss",
         (
             "Für den Bereich an der {street} in {place} besteht ein erheblicher Bedarf an Wohnbauflächen.",
-            "Das Plangebiet umfasst eine Fläche von rund {ha} Hektar und ist derzeit überwiegend landwirtschaftlich genutzt.",
-            "Ziel der Planung ist ein durchmischtes Wohngebiet mit Einfamilien-, Doppel- und Mehrfamilienhäusern.",
-            "Die frühzeitige Beteiligung der Öffentlichkeit soll im Rahmen einer Bürgerversammlung in {place} erfolgen.",
+            "Das Plangebiet umfasst eine Fläche von rund {ha} Hektar und ist derzeit überwiegend "
+            "landwirtschaftlich genutzt.",
+            "Ziel der Planung ist ein durchmischtes Wohngebiet mit Einfamilien-, Doppel- und "
+            "Mehrfamilienhäusern.",
+            "Die frühzeitige Beteiligung der Öffentlichkeit soll im Rahmen einer Bürgerversammlung in "
+            "{place} erfolgen.",
         ),
-        "Der Rat beschließt die Aufstellung des Bebauungsplanes Nr. {nr} „{place}, {street}“ gemäß § 2 Abs. 1 BauGB.",
+        "Der Rat beschließt die Aufstellung des Bebauungsplanes Nr. {nr} „{place}, {street}“ gemäß § 2 "
+        "Abs. 1 BauGB.",
         (20000, 90000),
     ),
     Topic(
@@ -342,7 +346,8 @@ TOPICS: list[Topic] = [
         "planung",
         "{n}. Änderung des Flächennutzungsplanes im Bereich {place}",
         (
-            "Die beabsichtigte Entwicklung in {place} ist aus dem wirksamen Flächennutzungsplan nicht entwickelt.",
+            "Die beabsichtigte Entwicklung in {place} ist aus dem wirksamen Flächennutzungsplan nicht "
+            "entwickelt.",
             "Der Flächennutzungsplan soll daher im Parallelverfahren geändert werden.",
             "Die Bezirksregierung Köln hat die Anpassung an die Ziele der Raumordnung bestätigt.",
         ),
@@ -358,7 +363,8 @@ TOPICS: list[Topic] = [
             "Die Planung sieht einen kombinierten Geh- und Radweg mit einer Breite von 2,50 Metern vor.",
             "Der Grunderwerb ist in Teilen bereits gesichert.",
         ),
-        "Der Ausschuss beauftragt die Verwaltung, die Entwurfsplanung für den Radweg entlang der {road} fortzuführen.",
+        "Der Ausschuss beauftragt die Verwaltung, die Entwurfsplanung für den Radweg entlang der {road} "
+        "fortzuführen.",
         (400000, 2500000),
     ),
     Topic(
@@ -390,7 +396,8 @@ TOPICS: list[Topic] = [
         "Mobilitätskonzept für die Stadt Hennef (Sieg) – Fortschreibung {year}",
         (
             "Das Mobilitätskonzept aus dem Jahr 2019 soll fortgeschrieben werden.",
-            "Schwerpunkte sind der Radverkehr, der Busverkehr in den Höhenorten und die Anbindung an die S-Bahn.",
+            "Schwerpunkte sind der Radverkehr, der Busverkehr in den Höhenorten und die Anbindung an die "
+            "S-Bahn.",
             "Eine Online-Beteiligung ergab {n} Hinweise aus der Bürgerschaft.",
         ),
         "Der Rat beschließt die Fortschreibung des Mobilitätskonzeptes.",
@@ -458,7 +465,8 @@ TOPICS: list[Topic] = [
         "Kita-Neubau in {place}",
         (
             "In {place} fehlen nach der Kindergartenbedarfsplanung {n} Betreuungsplätze.",
-            "Auf dem städtischen Grundstück an der {street} kann eine sechsgruppige Kindertageseinrichtung entstehen.",
+            "Auf dem städtischen Grundstück an der {street} kann eine sechsgruppige "
+            "Kindertageseinrichtung entstehen.",
             "Ein freier Träger hat Interesse an der Betriebsträgerschaft bekundet.",
         ),
         "Der Rat beschließt den Neubau einer Kindertageseinrichtung in {place}.",
@@ -608,7 +616,8 @@ TOPICS: list[Topic] = [
         "finanzen",
         "Haushaltssatzung {year2} mit Haushaltsplan",
         (
-            "Der Entwurf des Haushaltsplans {year2} weist einen Fehlbetrag von rund {mio} Millionen Euro aus.",
+            "Der Entwurf des Haushaltsplans {year2} weist einen Fehlbetrag von rund {mio} Millionen Euro "
+            "aus.",
             "Die Ausgleichsrücklage wird dadurch weiter in Anspruch genommen.",
             "Die Hebesätze der Grundsteuer und der Gewerbesteuer bleiben unverändert.",
             "Größte Investitionen sind Schulen, Kitas und der Breitbandausbau.",
@@ -668,7 +677,8 @@ TOPICS: list[Topic] = [
             "Die Sitzungen des Rates sollen live im Internet übertragen werden.",
             "Die Einwilligung der Rednerinnen und Redner wird vorab eingeholt.",
         ),
-        "Der Rat beschließt die Einführung des Ratsinformationssystems und die Übertragung der Ratssitzungen.",
+        "Der Rat beschließt die Einführung des Ratsinformationssystems und die Übertragung der "
+        "Ratssitzungen.",
         (20000, 80000),
     ),
     Topic(

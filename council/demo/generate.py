@@ -29,7 +29,7 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import Table, func, insert, select, update
 
 from council.demo import data
 from council.demo.pdf import Line, render
@@ -72,9 +72,11 @@ _ALL = tuple(c[0] for c in data.COMMITTEES)
 SPECS: dict[str, ScaleSpec] = {
     # committees, council, citizens, staff, committee size, meetings, new items, confidential, pages, annexes,
     # non-public meetings, cancelled, years
-    "small": ScaleSpec(tuple(data.SMALL_COMMITTEES), 15, 3, 1, (8, 9), 12, (4, 5), (0, 1), (1, 2), 0.25, 2, 1, None),
+    "small": ScaleSpec(
+        tuple(data.SMALL_COMMITTEES), 15, 3, 1, (8, 9), 12, (4, 5), (0, 1), (1, 2), 0.25, 2, 1, None
+    ),
     "standard": ScaleSpec(_ALL, 52, 16, 3, (11, 15), 40, (7, 9), (0, 2), (1, 3), 0.3, 2, 1, None),
-    "10y": ScaleSpec(_ALL, 52, 16, 3, (11, 15), 2000, (7, 9), (0, 2), (1, 1), 0.05, 20, 12, 10),
+    "10y": ScaleSpec(_ALL, 52, 16, 3, (11, 15), 2000, (9, 12), (0, 2), (1, 1), 0.05, 20, 12, 10),
 }
 
 
@@ -105,7 +107,8 @@ class DemoSummary:
     def describe(self) -> str:
         t = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
         return (
-            f"{self.persons} Personen, {self.organizations} Gremien/Fraktionen/Ämter, {self.memberships} Mitgliedschaften, "
+            f"{self.persons} Personen, {self.organizations} Gremien/Fraktionen/Ämter, {self.memberships} "
+            "Mitgliedschaften, "
             f"{self.meetings} Sitzungen, {self.agenda_items} Tagesordnungspunkte, {self.papers} Vorlagen, "
             f"{self.consultations} Beratungen, {self.files} Dateien ({self.file_bytes / 1e6:.1f} MB) "
             f"in {self.seconds:.1f}s ({t})"
@@ -498,6 +501,7 @@ class Planner:
             )
 
         current = len(self.terms) - 1
+        self.chairs: dict[tuple[int, int], Person] = {}
         for t_index, (_name, start, end) in enumerate(self.terms):
             t_end = None if t_index == current else end
             mayor_title = "Bürgermeisterin" if self.mayor.female else "Bürgermeister"
@@ -535,6 +539,7 @@ class Planner:
                 if short == "HFA":
                     ms(self.mayor, committee, "Vorsitz", start, t_end)
                     chair_done = True
+                    self.chairs[(committee.id, t_index)] = self.mayor
                 for p, faction, is_councillor in chosen:
                     if not is_councillor:
                         role = "sachkundige Bürgerin" if p.female else "sachkundiger Bürger"
@@ -542,6 +547,7 @@ class Planner:
                         continue
                     if not chair_done and faction is chair_faction:
                         role, chair_done = "Vorsitz", True
+                        self.chairs[(committee.id, t_index)] = p
                     elif not vice_done and faction is not chair_faction and faction in self.factions[:3]:
                         role, vice_done = "stellv. Vorsitz", True
                     else:
@@ -579,7 +585,9 @@ class Planner:
         counts = _largest_remainder(spec.meetings, [int(w * 100) for w in weights])
         taken: set[tuple[int, date]] = set()
         self.day_load: dict[date, int] = {}
-        self.max_per_day = max(2, math.ceil(spec.meetings / ((self.last_day - self.first_day).days * 4 / 7) * 1.5))
+        self.max_per_day = max(
+            2, math.ceil(spec.meetings / ((self.last_day - self.first_day).days * 4 / 7) * 1.5)
+        )
         for org, n in zip(orgs, counts, strict=True):
             gap = span / n
             org.gap_days = gap
@@ -846,7 +854,8 @@ class Planner:
                 [
                     (
                         "Sachverhalt",
-                        "Nach der Vorberatung wurden die Unterlagen ergänzt. Die Kostenschätzung wurde aktualisiert "
+                        "Nach der Vorberatung wurden die Unterlagen ergänzt. Die Kostenschätzung wurde "
+                        "aktualisiert "
                         "und die Stellungnahmen der Fachämter sind beigefügt.",
                     ),
                     ("Beschlussvorschlag", proposal),
@@ -876,8 +885,10 @@ class Planner:
             return "Keine unmittelbaren finanziellen Auswirkungen."
         product = f"{self.rng.randint(1, 16):02d}.{self.rng.randint(1, 9):02d}.{self.rng.randint(1, 9):02d}"
         return (
-            f"Die Gesamtkosten belaufen sich nach derzeitiger Schätzung auf {_euro(cost)}. Die Mittel stehen im Haushalt "
-            f"{day.year} unter dem Produkt {product} zur Verfügung. Folgekosten entstehen für Unterhaltung und Betrieb."
+            f"Die Gesamtkosten belaufen sich nach derzeitiger Schätzung auf {_euro(cost)}. Die Mittel "
+            "stehen im Haushalt "
+            f"{day.year} unter dem Produkt {product} zur Verfügung. Folgekosten entstehen für "
+            "Unterhaltung und Betrieb."
         )
 
     def _motion(self, mt: Meeting) -> None:
@@ -891,7 +902,8 @@ class Planner:
         sections = [
             (
                 "Antrag",
-                f"Die {faction.name} beantragt, {body} möge beschließen: Die Verwaltung wird beauftragt, {request}.",
+                f"Die {faction.name} beantragt, {body} möge beschließen: Die Verwaltung wird beauftragt, "
+                f"{request}.",
             ),
             (
                 "Begründung",
@@ -976,12 +988,15 @@ class Planner:
             (
                 "Sachverhalt",
                 f"Die Angelegenheit betrifft {v['place']}. Die Einzelheiten sind der nichtöffentlichen "
-                "Anlage zu entnehmen. Die Beratung erfolgt gemäß § 48 Abs. 2 GO NRW in nichtöffentlicher Sitzung, "
-                f"weil schutzwürdige Interessen Dritter berührt sind. Das Angebot beläuft sich auf {_euro(cost)}.",
+                "Anlage zu entnehmen. Die Beratung erfolgt gemäß § 48 Abs. 2 GO NRW in nichtöffentlicher "
+                "Sitzung, "
+                "weil schutzwürdige Interessen Dritter berührt sind. Das Angebot beläuft sich auf "
+                f"{_euro(cost)}.",
             ),
             (
                 "Beschlussvorschlag",
-                f"Der {mt.org.name if mt.org is not self.council else 'Rat'} stimmt dem Vorschlag der Verwaltung zu.",
+                f"Der {mt.org.name if mt.org is not self.council else 'Rat'} stimmt dem Vorschlag der "
+                "Verwaltung zu.",
             ),
             ("Finanzielle Auswirkungen", self._finance(cost, day)),
         ]
@@ -1004,7 +1019,7 @@ class Planner:
         for mt in self.meetings:
             items: list[Item] = []
 
-            def add(name: str, public: bool, mt: Meeting = mt) -> Item:
+            def add(name: str, public: bool, mt: Meeting = mt, items: list[Item] = items) -> Item:
                 item = Item(self.ids("agenda_item"), mt, name, public)
                 items.append(item)
                 return item
@@ -1064,9 +1079,11 @@ class Planner:
                         item.resolution_text = self.pick(
                             [
                                 "Es wurden keine Fragen gestellt.",
-                                f"Eine Einwohnerin aus {self.pick(data.PLACES)} fragte nach dem Stand der Bauarbeiten. "
+                                f"Eine Einwohnerin aus {self.pick(data.PLACES)} fragte nach dem Stand der "
+                                "Bauarbeiten. "
                                 "Die Verwaltung sagte eine schriftliche Antwort zu.",
-                                f"Ein Einwohner aus {self.pick(data.PLACES)} fragte nach der Verkehrssituation an der "
+                                f"Ein Einwohner aus {self.pick(data.PLACES)} fragte nach der "
+                                "Verkehrssituation an der "
                                 f"{self.pick(data.STREETS)}. Die Frage wurde von der Verwaltung beantwortet.",
                             ]
                         )
@@ -1218,44 +1235,61 @@ class Planner:
         filler = [
             (
                 "Begründung",
-                "Die Verwaltung hat die Angelegenheit mit den beteiligten Fachämtern und externen Stellen abgestimmt. "
-                "Die rechtlichen Voraussetzungen liegen vor. Alternativen wurden geprüft und verworfen, weil sie höhere "
-                "Kosten verursachen oder den Zielen des Integrierten Stadtentwicklungskonzeptes widersprechen.",
+                "Die Verwaltung hat die Angelegenheit mit den beteiligten Fachämtern und externen "
+                "Stellen abgestimmt. "
+                "Die rechtlichen Voraussetzungen liegen vor. Alternativen wurden geprüft und verworfen, "
+                "weil sie höhere "
+                "Kosten verursachen oder den Zielen des Integrierten Stadtentwicklungskonzeptes "
+                "widersprechen.",
             ),
             (
                 "Auswirkungen auf den Klimaschutz",
                 "Die Maßnahme wurde anhand der Checkliste Klimaschutz bewertet. "
-                "Es sind überwiegend positive Auswirkungen zu erwarten, insbesondere durch geringeren Energieverbrauch "
+                "Es sind überwiegend positive Auswirkungen zu erwarten, insbesondere durch geringeren "
+                "Energieverbrauch "
                 "und die Förderung des Umweltverbundes.",
             ),
             (
                 "Demografische Auswirkungen",
                 "Die Maßnahme trägt den Bedürfnissen einer älter werdenden Bevölkerung ebenso "
-                "Rechnung wie denen junger Familien. Barrierefreiheit wird bei der weiteren Planung berücksichtigt.",
+                "Rechnung wie denen junger Familien. Barrierefreiheit wird bei der weiteren Planung "
+                "berücksichtigt.",
             ),
             (
                 "Beteiligung",
                 "Die Öffentlichkeit wird über die Internetseite der Stadt und das Amtsblatt informiert. "
-                "Anregungen können bis zu vier Wochen nach der Veröffentlichung schriftlich oder elektronisch eingereicht werden.",
+                "Anregungen können bis zu vier Wochen nach der Veröffentlichung schriftlich oder "
+                "elektronisch eingereicht werden.",
             ),
             (
                 "Zeitplan",
-                "Nach der Beschlussfassung wird die Verwaltung die weiteren Schritte einleiten. Über den Fortgang "
+                "Nach der Beschlussfassung wird die Verwaltung die weiteren Schritte einleiten. Über den "
+                "Fortgang "
                 "wird in den Fachausschüssen regelmäßig berichtet.",
             ),
         ]
         if pages > 1:
-            i = 0
+            # the general sections once each, then the statements received in the participation
+            for heading, body in filler:
+                if len(lines) >= pages * 46 - 30:
+                    break
+                lines += [("b", f"{heading}:"), ("", body), ("", "")]
+            n = 0
             while len(lines) < pages * 46 - 30:
-                heading, body = filler[i % len(filler)]
+                if n == 0:
+                    lines.append(("b", "Stellungnahmen aus der Beteiligung und Abwägung:"))
+                n += 1
+                v = self.values(paper.day.year)
+                who, wish = self.pick(STATEMENTS)
                 lines += [
-                    ("b", f"{heading}:" if i < len(filler) else f"{heading} (Fortsetzung):"),
-                    ("", body),
-                    ("", body),
-                    ("", ""),
+                    ("", f"{n}. {who.format(**v)} {wish.format(**v)}"),
+                    ("", "Abwägung: " + self.pick(CONSIDERATIONS)),
                 ]
-                i += 1
-        lines += [("", "Im Auftrag"), ("", paper.department.name if paper.department else "")]
+        if paper.originator_persons:
+            signature = [("", "Mit freundlichen Grüßen"), ("", paper.originator_persons[0].name)]
+        else:
+            signature = [("", "Im Auftrag"), ("", paper.department.name if paper.department else "")]
+        lines += [("", ""), *signature]
         return lines
 
     def _annex_map(self, paper: Paper) -> list[Line]:
@@ -1267,11 +1301,13 @@ class Planner:
             ("", ""),
             (
                 "",
-                "Lageplan M 1:1000 (schematische Darstellung). Der Geltungsbereich ist im Original rot umrandet.",
+                "Lageplan M 1:1000 (schematische Darstellung). Der Geltungsbereich ist im Original rot "
+                "umrandet.",
             ),
             (
                 "",
-                "Kartengrundlage: Amtliches Liegenschaftskatasterinformationssystem (ALKIS), Rhein-Sieg-Kreis.",
+                "Kartengrundlage: Amtliches Liegenschaftskatasterinformationssystem (ALKIS), "
+                "Rhein-Sieg-Kreis.",
             ),
             ("", "Nord: oben. Maßstab im Original DIN A3."),
         ]
@@ -1300,7 +1336,8 @@ class Planner:
             ("", f"am {WEEKDAYS[local.weekday()]}, {_de(mt.day)}, {local:%H:%M} Uhr"),
             (
                 "",
-                f"Ort: {loc['description']}, {loc['room']}, {loc['street_address']}, {loc['postal_code']} {loc['locality']}",
+                f"Ort: {loc['description']}, {loc['room']}, {loc['street_address']}, {loc['postal_code']} "
+                f"{loc['locality']}",
             ),
             ("", ""),
         ]
@@ -1351,17 +1388,38 @@ class Planner:
     def _protocol_lines(self, mt: Meeting) -> list[Line]:
         lines = self._meeting_head(mt, "Niederschrift")
         end = (mt.end or mt.start).astimezone(BERLIN)
+        t_index = max((i for i, t in enumerate(self.terms) if t[1] <= mt.day), default=0)
+        person = self.mayor if mt.org is self.council else self.chairs.get((mt.org.id, t_index))
+        chair = person.name if person else "die Vorsitzende oder der Vorsitzende"
         lines += [("", f"Beginn: {mt.start.astimezone(BERLIN):%H:%M} Uhr, Ende: {end:%H:%M} Uhr"), ("", "")]
         lines += self._agenda_lines(mt, with_results=True)
         lines += [
             ("", ""),
-            (
-                "",
-                f"Vorsitz: {self.mayor.name if mt.org.key in ('Rat', 'HFA') else 'die Vorsitzende oder der Vorsitzende des Ausschusses'}",
-            ),
+            ("", f"Vorsitz: {chair}"),
             ("", "Schriftführung: Sitzungsdienst der Stadt Hennef (Sieg)"),
         ]
         return lines
+
+
+STATEMENTS = [
+    ("Eine Anwohnerin aus {place}", "regt an, den Fußweg entlang der {street} zu verbreitern."),
+    ("Ein Anwohner der {street}", "befürchtet eine Zunahme des Verkehrs und fordert Tempo 30."),
+    ("Der Heimatverein {place}", "bittet darum, den historischen Ortskern zu erhalten."),
+    ("Der Rhein-Sieg-Kreis", "weist auf die Belange des Landschaftsschutzes hin."),
+    ("Die Bezirksregierung Köln", "hat keine Bedenken, sofern der Hochwasserschutz beachtet wird."),
+    ("Der ADFC", "fordert durchgehende Radverbindungen nach {place2}."),
+    ("Eine Elterninitiative aus {place}", "bittet um einen sicheren Schulweg zur {school}."),
+    ("Die Freiwillige Feuerwehr", "weist auf die notwendigen Aufstellflächen hin."),
+    ("Der Naturschutzbund", "regt an, die vorhandenen Hecken und Obstwiesen zu erhalten."),
+    ("Die Stadtwerke", "teilen mit, dass die Versorgungsleitungen ausreichend bemessen sind."),
+]
+CONSIDERATIONS = [
+    "Der Anregung wird gefolgt.",
+    "Der Anregung wird teilweise gefolgt; die Planung wird entsprechend ergänzt.",
+    "Der Anregung wird nicht gefolgt, da sie den Zielen der Planung widerspricht.",
+    "Der Hinweis wird zur Kenntnis genommen und in der Ausführungsplanung berücksichtigt.",
+    "Die Bedenken werden zurückgewiesen; ein Gutachten hat keine erheblichen Auswirkungen ergeben.",
+]
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -1665,12 +1723,12 @@ async def _insert_rows(session: Any, rows: dict[str, list[dict[str, Any]]], batc
 
 
 async def _fix_sequences(session: Any) -> None:
+    """PostgreSQL: move each id sequence past the ids given here, so later inserts do not collide."""
     for name in ID_TABLES:
+        table = _table(name)
+        highest = select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery()
         await session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                f'GREATEST((SELECT COALESCE(MAX(id), 0) FROM "{name}"), 1))'
-            )
+            select(func.setval(func.pg_get_serial_sequence(name, "id"), func.greatest(highest, 1)))
         )
 
 
@@ -1746,7 +1804,9 @@ async def load_demo(
                     summary.search_documents = await reindex_all(session)
                     await session.commit()
             except Exception:  # the records are committed; a broken index must not lose them
-                log.warning("the search index could not be built; run `rathaus search reindex`", exc_info=True)
+                log.warning(
+                    "the search index could not be built; run `rathaus search reindex`", exc_info=True
+                )
                 say("Suchindex fehlgeschlagen (siehe Protokoll) – die Daten sind geladen.")
         summary.timings["index"] = time.perf_counter() - t3
 

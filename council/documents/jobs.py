@@ -14,7 +14,6 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.core.jobs import JobContext, job
-from council.core.settings import get_settings
 from council.documents.extract import Extraction, extract_pdf_text
 from council.documents.store import FileStore
 from council.records.models import File
@@ -54,15 +53,8 @@ async def extract_file_text(session: AsyncSession, store: FileStore, file_id: in
 
 
 def files_dir_for(ctx: JobContext) -> Path:
-    """Where the blobs are: the runner's settings if it carries them, else the enqueuer's store
-    (payload ``files_dir``, used when it exists here), else this process' settings."""
-    settings = getattr(ctx, "settings", None)
-    if settings is not None:
-        return Path(settings.files_dir)
-    given = ctx.payload.get("files_dir")
-    if isinstance(given, str) and given and Path(given).is_dir():
-        return Path(given)
-    return get_settings().files_dir
+    """The blobs live in the file store of the settings the runner was started with."""
+    return Path(ctx.settings.files_dir)
 
 
 @job("documents.extract_text")

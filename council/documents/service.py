@@ -224,6 +224,6 @@ async def add_document(
         if item_meeting is not None:
             item_meeting.modified = now
 
-    enqueue(session, EXTRACT_JOB, {"file_id": record.id, "files_dir": str(store.root.resolve())})
+    enqueue(session, EXTRACT_JOB, {"file_id": record.id})
     await session.flush()
     return record

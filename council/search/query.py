@@ -158,7 +158,8 @@ def snippet(body: str | None, stems: Iterable[str], width: int = SNIPPET_WIDTH) 
                 best_i, best_n = i, len(seen)
                 if best_n == len(wanted):
                     break
-        start = max(0, matches[best_i][0] - lead)
+        # Lead in a little before the first match, but use the whole width near the end of the text.
+        start = max(0, min(matches[best_i][0] - lead, len(text) - width))
     else:
         start = 0
     if start > 0:

@@ -65,7 +65,9 @@ async def test_counts_and_summary(loaded: Any) -> None:
     kinds = Counter(o[0] for o in orgs)
     assert kinds["Fraktion"] == 6
     assert Counter(o[1] for o in orgs)["Ausschuss"] == 3
-    council = (await _all(database, select(m.Organization).where(m.Organization.classification == "Rat")))[0][0]
+    council = (await _all(database, select(m.Organization).where(m.Organization.classification == "Rat")))[0][
+        0
+    ]
     assert council.name == "Rat der Stadt Hennef (Sieg)"
     body = (await _all(database, select(m.Body)))[0][0]
     assert body.ags == "05382024" and body.location_id is not None
@@ -73,9 +75,7 @@ async def test_counts_and_summary(loaded: Any) -> None:
 
 async def test_meetings_have_agendas_states_and_documents(loaded: Any) -> None:
     _settings, database, _summary = loaded
-    meetings = [
-        r[0] for r in await _all(database, select(m.Meeting).order_by(m.Meeting.start))
-    ]
+    meetings = [r[0] for r in await _all(database, select(m.Meeting).order_by(m.Meeting.start))]
     items = await _all(database, select(m.AgendaItem.meeting_id, m.AgendaItem.public, m.AgendaItem.result))
     per_meeting = Counter(i[0] for i in items)
     for meeting in meetings:
@@ -108,17 +108,21 @@ async def test_consultations_link_papers_items_and_organizations(loaded: Any) ->
         from sqlalchemy.orm import selectinload
 
         papers = (
-            await session.execute(
-                select(m.Paper).options(
-                    selectinload(m.Paper.consultations).selectinload(m.Consultation.organizations),
-                    selectinload(m.Paper.consultations).selectinload(m.Consultation.agenda_item),
-                    selectinload(m.Paper.main_file),
-                    selectinload(m.Paper.auxiliary_files),
-                    selectinload(m.Paper.originator_organizations),
-                    selectinload(m.Paper.subordinated_papers),
+            (
+                await session.execute(
+                    select(m.Paper).options(
+                        selectinload(m.Paper.consultations).selectinload(m.Consultation.organizations),
+                        selectinload(m.Paper.consultations).selectinload(m.Consultation.agenda_item),
+                        selectinload(m.Paper.main_file),
+                        selectinload(m.Paper.auxiliary_files),
+                        selectinload(m.Paper.originator_organizations),
+                        selectinload(m.Paper.subordinated_papers),
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     types = Counter(p.paper_type for p in papers)
     assert types["Beschlussvorlage"] and types["Antrag"]
     references = [p.reference for p in papers]
@@ -140,14 +144,20 @@ async def test_consultations_link_papers_items_and_organizations(loaded: Any) ->
         assert all(f.public == paper.public for f in paper.auxiliary_files)
         if paper.paper_type == "Antrag":
             assert paper.originator_organizations[0].organization_type == "Fraktion"
-        if paper.reference and paper.paper_type in ("Beschlussvorlage", "Antrag", "Anfrage", "Mitteilungsvorlage"):
+        if paper.reference and paper.paper_type in (
+            "Beschlussvorlage",
+            "Antrag",
+            "Anfrage",
+            "Mitteilungsvorlage",
+        ):
             prefix, year, number = paper.reference.split("/")
             assert prefix in ("V", "A", "AF", "M") and int(year) == paper.date.year and len(number) == 4
     assert on_agenda >= len(papers)
     assert any(not p.public for p in papers)
     # multi-step paths end with an authoritative decision in the council
     assert any(
-        len(p.consultations) >= 2 and max(p.consultations, key=lambda c: c.position).authoritative for p in papers
+        len(p.consultations) >= 2 and max(p.consultations, key=lambda c: c.position).authoritative
+        for p in papers
     )
 
 
@@ -157,12 +167,16 @@ async def test_memberships_are_valid(loaded: Any) -> None:
         from sqlalchemy.orm import selectinload
 
         memberships = (
-            await session.execute(
-                select(m.Membership).options(
-                    selectinload(m.Membership.organization), selectinload(m.Membership.on_behalf_of)
+            (
+                await session.execute(
+                    select(m.Membership).options(
+                        selectinload(m.Membership.organization), selectinload(m.Membership.on_behalf_of)
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     council_now = [
         ms for ms in memberships if ms.organization.classification == "Rat" and ms.active_on(TODAY)
     ]
@@ -173,7 +187,11 @@ async def test_memberships_are_valid(loaded: Any) -> None:
     for ms in council_now:
         if ms.role == "Ratsmitglied":
             assert ms.on_behalf_of is not None and ms.on_behalf_of.organization_type == "Fraktion"
-    left = [ms for ms in memberships if ms.end_date == date(2025, 10, 31) and ms.organization.classification == "Rat"]
+    left = [
+        ms
+        for ms in memberships
+        if ms.end_date == date(2025, 10, 31) and ms.organization.classification == "Rat"
+    ]
     assert left
     for ms in memberships:
         assert ms.start_date is not None
@@ -181,7 +199,9 @@ async def test_memberships_are_valid(loaded: Any) -> None:
         if ms.role and ms.role.startswith("sachkundig"):
             assert ms.voting_right is False and ms.organization.classification == "Ausschuss"
     committees = Counter(
-        ms.organization_id for ms in memberships if ms.organization.classification == "Ausschuss" and ms.active_on(TODAY)
+        ms.organization_id
+        for ms in memberships
+        if ms.organization.classification == "Ausschuss" and ms.active_on(TODAY)
     )
     assert len(committees) == 3 and all(n >= 8 for n in committees.values())
     assert any(ms.role == "Vorsitz" for ms in memberships)
@@ -223,7 +243,9 @@ async def test_same_seed_same_town(db_factory: Any, tmp_path: Path, loaded: Any)
         await other.dispose()
 
 
-async def test_other_seed_other_town_and_refuses_non_empty(db_factory: Any, tmp_path: Path, loaded: Any) -> None:
+async def test_other_seed_other_town_and_refuses_non_empty(
+    db_factory: Any, tmp_path: Path, loaded: Any
+) -> None:
     _settings, database, _summary = loaded
     other_settings: Settings = await db_factory.new(tmp_path / "var3")
     other = Database(other_settings)

@@ -65,7 +65,7 @@ async def client_as(
 
 
 async def run_jobs(db: Any) -> int:
-    return await JobRunner(db.sessionmaker).run_until_empty()
+    return await JobRunner(db.sessionmaker, settings=db.settings).run_until_empty()
 
 
 async def add(db: Any, settings: Settings, data: bytes, **kwargs: Any) -> File:

@@ -172,5 +172,13 @@ def test_snippet_without_match_is_the_beginning_and_clean():
     assert snippet(None, {"x"}) == "" and snippet("", set()) == ""
 
 
+def test_short_text_is_shown_whole():
+    s = snippet("Der Ausschuss empfiehlt dem Rat die Sanierung des Radwegs.", {"radweg"})
+    assert s == "Der Ausschuss empfiehlt dem Rat die Sanierung des \x02Radwegs\x03."
+    body = "Anfang " * 100 + "am Ende steht der Radweg."
+    s = snippet(body, {"radweg"})
+    assert s.startswith("…") and s.endswith("\x02Radweg\x03.") and len(s) > 200
+
+
 def test_mark_title():
     assert mark("Sanierung des Radwegs", {"radweg"}) == "Sanierung des \x02Radwegs\x03"

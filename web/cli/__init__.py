@@ -75,8 +75,9 @@ def worker(once: bool) -> None:
     _register_jobs()
 
     async def go() -> None:
-        db = Database(get_settings())
-        runner = JobRunner(db.sessionmaker)
+        settings = get_settings()
+        db = Database(settings)
+        runner = JobRunner(db.sessionmaker, settings=settings)
         try:
             if once:
                 await runner.recover()
