@@ -104,6 +104,7 @@ class Prepared:
     reused: bool
     prepare_s: float | None
     counts: dict[str, int]
+    schema: str | None = None
 
     def server_env(self) -> dict[str, str]:
         return {
@@ -235,7 +236,8 @@ async def prepare(db_kind: str, scale: str, *, fresh: bool, reuse: Path | None, 
 
     if exists and marker.exists() and not fresh:
         info = json.loads(marker.read_text())
-        return Prepared(db_kind, scale, var_dir, url, True, info.get("prepare_s"), await _counts(settings))
+        counts = await _counts(settings)
+        return Prepared(db_kind, scale, var_dir, url, True, info.get("prepare_s"), counts, info.get("schema"))
 
     print(f"[{db_kind}] preparing the {scale!r} demo in {var_dir} …", flush=True)
     t0 = time.perf_counter()
@@ -246,9 +248,23 @@ async def prepare(db_kind: str, scale: str, *, fresh: bool, reuse: Path | None, 
         await _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await _pg_admin(admin_url, f'CREATE DATABASE "{dbname}"')
     # upgrade() runs Alembic, which calls asyncio.run itself: keep it off this loop.
-    await asyncio.to_thread(upgrade, settings)
+    schema = "alembic"
+    try:
+        await asyncio.to_thread(upgrade, settings)
+    except Exception as exc:  # a broken migration must not stop the benchmark: say so, use the models
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"[{db_kind}] WARNING: the migration failed ({type(exc).__name__}: {first})", flush=True)
+        print(f"[{db_kind}] creating the schema from the models instead (metadata.create_all)", flush=True)
+        schema = "models (migration failed)"
+        if db_kind == "postgres":
+            await _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            await _pg_admin(admin_url, f'CREATE DATABASE "{dbname}"')
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                (var_dir / f"rathaus.db{suffix}").unlink(missing_ok=True)
     missing = await _complete_schema(settings)
-    if missing:
+    if missing and schema == "alembic":
+        schema = "alembic + models"
         print(f"[{db_kind}] the migration lacks {', '.join(missing)}: created from the models", flush=True)
     await _load_demo(settings, scale)
     jobs = await _run_jobs(settings)
@@ -266,7 +282,7 @@ async def prepare(db_kind: str, scale: str, *, fresh: bool, reuse: Path | None, 
         json.dumps({"scale": scale, "prepare_s": prepare_s, "jobs_run": jobs, "counts": counts})
     )
     print(f"[{db_kind}] prepared in {prepare_s:.0f} s: {counts}, {jobs} jobs run", flush=True)
-    return Prepared(db_kind, scale, var_dir, url, False, prepare_s, counts)
+    return Prepared(db_kind, scale, var_dir, url, False, prepare_s, counts, schema)
 
 
 def _ident(s: str) -> str:
@@ -521,6 +537,7 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "scale": prepared.scale,
         "database_reused": prepared.reused,
         "prepare_s": prepared.prepare_s,
+        "schema": prepared.schema,
         "counts": prepared.counts,
         "meeting_ids": meetings,
         "search_paths": s_paths,

@@ -90,7 +90,9 @@ class LegislativeTerm(Record):
 class Location(Record):
     __tablename__ = "location"
 
-    body_id: Mapped[int | None] = mapped_column(ForeignKey("body.id", use_alter=True), index=True)
+    #: The body a location belongs to. No foreign key: Body.location points here, and a cycle of
+    #: foreign keys cannot be created in one pass on SQLite.
+    body_id: Mapped[int | None] = mapped_column(Integer, index=True)
     description: Mapped[str | None] = mapped_column(String(500))
     street_address: Mapped[str | None] = mapped_column(String(300))
     room: Mapped[str | None] = mapped_column(String(200))

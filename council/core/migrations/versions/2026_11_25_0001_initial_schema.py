@@ -1,8 +1,8 @@
-"""initial
+"""Initial schema: the OParl-shaped records, timeline, jobs, accounts and sessions, search index.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 20:51:54.206131
+Create Date: 2026-11-25 21:12:59.121950
 """
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from council.search.models import drop_ddl, install_ddl
 
 
 revision: str = '0001'
@@ -56,14 +58,35 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
-    sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_location_body_id_body'), use_alter=True),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_location'))
     )
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_location_body_id'), ['body_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_location_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_location_origin_id'), ['origin_id'], unique=False)
+
+    op.create_table('search_document',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('ref_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.Text(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('date', sa.Date(), nullable=True),
+    sa.Column('organization_ids', sa.JSON(), nullable=False),
+    sa.Column('paper_type', sa.String(length=100), nullable=True),
+    sa.Column('meeting_id', sa.Integer(), nullable=True),
+    sa.Column('paper_id', sa.Integer(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_search_document')),
+    sa.UniqueConstraint('kind', 'ref_id', name='uq_search_document_kind_ref_id'),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('search_document', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_search_document_date'), ['date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_search_document_paper_type'), ['paper_type'], unique=False)
+
+    # Full-text parts (FTS5 on SQLite, a generated tsvector + GIN index on PostgreSQL).
+    install_ddl(op.get_bind())
 
     op.create_table('body',
     sa.Column('name', sa.String(length=300), nullable=False),
@@ -85,7 +108,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], name=op.f('fk_body_location_id_location')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_body'))
     )
@@ -115,7 +138,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_file_body_id_body')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_file'))
     )
@@ -137,7 +160,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_legislative_term_body_id_body')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_legislative_term'))
     )
@@ -165,7 +188,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_organization_body_id_body')),
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], name=op.f('fk_organization_location_id_location')),
     sa.ForeignKeyConstraint(['sub_organization_of_id'], ['organization.id'], name=op.f('fk_organization_sub_organization_of_id_organization')),
@@ -198,7 +221,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_person_body_id_body')),
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], name=op.f('fk_person_location_id_location')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_person'))
@@ -207,6 +230,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_person_body_id'), ['body_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_origin_id'), ['origin_id'], unique=False)
+
+    op.create_table('account',
+    sa.Column('username', sa.String(length=150), nullable=False),
+    sa.Column('display_name', sa.String(length=300), nullable=False),
+    sa.Column('password_hash', sa.String(length=500), nullable=False),
+    sa.Column('roles', sa.JSON(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('disabled', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_login', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_account_person_id_person'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account')),
+    sa.UniqueConstraint('username', name=op.f('uq_account_username'))
+    )
+    with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_account_modified'), ['modified'], unique=False)
+        batch_op.create_index(batch_op.f('ix_account_person_id'), ['person_id'], unique=False)
 
     op.create_table('meeting',
     sa.Column('body_id', sa.Integer(), nullable=False),
@@ -226,7 +271,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_meeting_body_id_body')),
     sa.ForeignKeyConstraint(['invitation_id'], ['file.id'], name=op.f('fk_meeting_invitation_id_file')),
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], name=op.f('fk_meeting_location_id_location')),
@@ -255,7 +300,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['on_behalf_of_id'], ['organization.id'], name=op.f('fk_membership_on_behalf_of_id_organization')),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_membership_organization_id_organization')),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_membership_person_id_person')),
@@ -281,7 +326,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['body_id'], ['body.id'], name=op.f('fk_paper_body_id_body')),
     sa.ForeignKeyConstraint(['main_file_id'], ['file.id'], name=op.f('fk_paper_main_file_id_file')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_paper'))
@@ -312,7 +357,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_agenda_item_meeting_id_meeting')),
     sa.ForeignKeyConstraint(['resolution_file_id'], ['file.id'], name=op.f('fk_agenda_item_resolution_file_id_file')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agenda_item'))
@@ -386,6 +431,20 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['paper_id'], ['paper.id'], name=op.f('fk_paper_under_direction_of_paper_id_paper'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('paper_id', 'organization_id', name=op.f('pk_paper_under_direction_of'))
     )
+    op.create_table('web_session',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_web_session_account_id_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_session'))
+    )
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_session_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_web_session_expires'), ['expires'], unique=False)
+
     op.create_table('agenda_item_auxiliary_file',
     sa.Column('agenda_item_id', sa.Integer(), nullable=False),
     sa.Column('file_id', sa.Integer(), nullable=False),
@@ -407,7 +466,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('deleted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_item.id'], name=op.f('fk_consultation_agenda_item_id_agenda_item')),
     sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_consultation_meeting_id_meeting')),
     sa.ForeignKeyConstraint(['paper_id'], ['paper.id'], name=op.f('fk_consultation_paper_id_paper')),
@@ -465,6 +524,11 @@ def downgrade() -> None:
 
     op.drop_table('consultation')
     op.drop_table('agenda_item_auxiliary_file')
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_session_expires'))
+        batch_op.drop_index(batch_op.f('ix_web_session_account_id'))
+
+    op.drop_table('web_session')
     op.drop_table('paper_under_direction_of')
     op.drop_table('paper_related')
     op.drop_table('paper_originator_person')
@@ -504,6 +568,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_meeting_body_id'))
 
     op.drop_table('meeting')
+    with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_account_person_id'))
+        batch_op.drop_index(batch_op.f('ix_account_modified'))
+
+    op.drop_table('account')
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_origin_id'))
         batch_op.drop_index(batch_op.f('ix_person_modified'))
@@ -536,6 +605,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_body_modified'))
 
     op.drop_table('body')
+    drop_ddl(op.get_bind())
+    with op.batch_alter_table('search_document', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_search_document_paper_type'))
+        batch_op.drop_index(batch_op.f('ix_search_document_date'))
+
+    op.drop_table('search_document')
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_location_origin_id'))
         batch_op.drop_index(batch_op.f('ix_location_modified'))
