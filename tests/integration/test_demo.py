@@ -93,8 +93,13 @@ async def test_meetings_have_agendas_states_and_documents(loaded: Any) -> None:
     assert sum(mt.cancelled for mt in meetings) == 1
     nonpublic = [mt for mt in meetings if not mt.public]
     assert len(nonpublic) == 2
+    files = {r[0]: r[1] for r in await _all(database, select(m.File.id, m.File.public))}
     for mt in nonpublic:
         assert all(not i[1] for i in items if i[0] == mt.id)  # every item of a non-public meeting
+        assert files[mt.invitation_id] is False and files[mt.results_protocol_id] is False
+    for mt in meetings:
+        if mt.public and mt.invitation_id:
+            assert files[mt.invitation_id] is True
     held_results = {i[2] for i in items if i[2]}
     assert {"einstimmig beschlossen", "mehrheitlich beschlossen"} <= held_results
     # a public meeting with a non-public part

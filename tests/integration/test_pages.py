@@ -631,13 +631,24 @@ async def test_every_page_renders_on_the_demo_town(demo_client, demo_db):
     from council.records.models import Organization, Person
 
     async with demo_db.sessionmaker() as s:
-        meeting_ids = (await s.execute(select(Meeting.id).where(Meeting.public.is_(True)).limit(5))).scalars().all()
+        meeting_ids = (
+            (await s.execute(select(Meeting.id).where(Meeting.public.is_(True)).limit(5))).scalars().all()
+        )
         paper_ids = (await s.execute(select(Paper.id).where(Paper.public.is_(True)).limit(5))).scalars().all()
         org_ids = (await s.execute(select(Organization.id).limit(40))).scalars().all()
         person_ids = (await s.execute(select(Person.id).limit(5))).scalars().all()
-        secret_ids = (await s.execute(select(Meeting.id).where(Meeting.public.is_(False)).limit(3))).scalars().all()
+        secret_ids = (
+            (await s.execute(select(Meeting.id).where(Meeting.public.is_(False)).limit(3))).scalars().all()
+        )
     assert meeting_ids and paper_ids and org_ids and person_ids
-    paths = ["/", "/kalender", "/sitzungen", "/sitzungen?zeitraum=vergangene&seite=2", "/vorlagen", "/gremien"]
+    paths = [
+        "/",
+        "/kalender",
+        "/sitzungen",
+        "/sitzungen?zeitraum=vergangene&seite=2",
+        "/vorlagen",
+        "/gremien",
+    ]
     paths += ["/personen", "/feeds/sitzungen.ics", "/feeds/vorlagen.rss", "/feeds/vorlagen.atom"]
     paths += [f"/sitzungen/{i}" for i in meeting_ids] + [f"/sitzungen/{i}.ics" for i in meeting_ids]
     paths += [f"/vorlagen/{i}" for i in paper_ids] + [f"/gremien/{i}" for i in org_ids]

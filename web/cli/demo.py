@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,16 +32,21 @@ async def _database_has_town(settings: Settings) -> bool:
 
 
 async def _drop_all(settings: Settings) -> None:
-    from sqlalchemy import text
+    from sqlalchemy import MetaData, Table, text
 
     from council.core.db import Database
     from council.core.models import metadata
 
+    def drop(sync_conn: Any) -> None:
+        # metadata.drop_all trips over the body <-> location cycle on PostgreSQL; CASCADE does not
+        quote = sync_conn.dialect.identifier_preparer.quote
+        for table in [*reversed(metadata.sorted_tables), Table("alembic_version", MetaData())]:
+            sync_conn.execute(text(f"DROP TABLE IF EXISTS {quote(table.name)} CASCADE"))
+
     db = Database(settings)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            await conn.run_sync(drop)
     finally:
         await db.dispose()
 
