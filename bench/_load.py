@@ -12,6 +12,7 @@ moves much less, so it is the better figure for comparing endpoints and backends
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import math
 import os
@@ -186,6 +187,25 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+#: Servers started and not yet stopped: stopped at interpreter exit whatever happened before.
+_LIVE: set[Server] = set()
+
+
+@atexit.register
+def _stop_live_servers() -> None:
+    for server in list(_LIVE):
+        server.stop()
+
+
+def terminate_on_sigterm() -> None:
+    """Turn SIGTERM (``timeout``, ``kill``) into SystemExit so that ``finally`` blocks stop the server."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 class Server:
     """``uvicorn web.asgi:app`` in its own process (one worker), on loopback, with the given environment.
 
@@ -226,6 +246,7 @@ class Server:
             "--workers", "1", "--no-access-log", "--log-level", "warning",
             "--no-proxy-headers", "--timeout-keep-alive", "30",
         ]  # fmt: skip
+        _LIVE.add(self)
         self.proc = subprocess.Popen(
             cmd,
             cwd=REPO_ROOT,
@@ -253,6 +274,7 @@ class Server:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        _LIVE.discard(self)
         proc = self.proc
         if proc is not None and proc.poll() is None:
             try:

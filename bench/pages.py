@@ -45,6 +45,7 @@ from bench._load import (
     machine_info,
     make_client,
     percentile,
+    terminate_on_sigterm,
     warm_up,
     write_json,
 )
@@ -619,6 +620,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    terminate_on_sigterm()
     try:
         import uvloop
     except ImportError:

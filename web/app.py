@@ -69,32 +69,23 @@ def locale_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def security_headers_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
+SECURITY_HEADERS = {
+    b"content-security-policy": CSP.encode(),
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+    b"x-frame-options": b"DENY",
+    b"permissions-policy": b"camera=(self), microphone=(self), geolocation=()",
+}
 
-        async def send_wrapper(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                extra = {
-                    b"content-security-policy": CSP.encode(),
-                    b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"same-origin",
-                    b"x-frame-options": b"DENY",
-                    b"permissions-policy": b"camera=(self), microphone=(self), geolocation=()",
-                }
-                for k, v in extra.items():
-                    if k not in names:
-                        headers.append((k, v))
-                message["headers"] = headers
-            await send(message)
 
-        await app(scope, receive, send_wrapper)
-
-    return middleware
+async def add_security_headers(message: Any, scope: Scope) -> None:
+    """A before_send hook, so that every response gets them — error pages of unmatched routes too."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", []))
+    present = {bytes(k).lower() for k, _ in headers}
+    headers.extend((k, v) for k, v in SECURITY_HEADERS.items() if k not in present)
+    message["headers"] = headers
 
 
 def _channels_backend(settings: Settings) -> ChannelsBackend:
@@ -171,10 +162,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         middleware=[
             DefineMiddleware(locale_middleware),
-            DefineMiddleware(security_headers_middleware),
             DefineMiddleware(session_middleware),  # settles request.state viewer (council.accounts)
         ],
         exception_handlers={**exception_handlers, **guard_exception_handlers},
+        before_send=[add_security_headers],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,

@@ -4,6 +4,7 @@ JSON clients get JSON. Nothing user-caused ever becomes a 5xx.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -31,6 +32,13 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def _use_request_locale(request: Request[Any, Any, Any]) -> None:
+    """Errors raised before routing (an unknown path) never pass the locale middleware, which Litestar
+    runs only around matched handlers: negotiate the language here too, the same way."""
+    with contextlib.suppress(Exception):  # a malformed cookie or query string keeps the current locale
+        i18n.current_locale.set(i18n.negotiate(request.cookies.get("lang"), request.query_params.get("lang")))
+
+
 def _titles() -> dict[int, str]:
     _ = i18n.gettext
     return {
@@ -49,6 +57,10 @@ def _titles() -> dict[int, str]:
 
 
 def _render(request: Request[Any, Any, Any], status: int, detail: str, extra: Any = None) -> Response[Any]:
+    # Unmatched routes never pass the route middleware that sets the locale: settle it here too.
+    i18n.current_locale.set(i18n.negotiate(request.cookies.get("lang"), request.query_params.get("lang")))
+    if request.url.path.startswith("/oparl"):
+        return _oparl_error(status, detail, extra)
     if _wants_json(request):
         body: dict[str, Any] = {"status_code": status, "detail": detail}
         if extra:
@@ -63,7 +75,21 @@ def _render(request: Request[Any, Any, Any], status: int, detail: str, extra: An
     )
 
 
+def _oparl_error(status: int, detail: str, extra: Any = None) -> Response[Any]:
+    """OParl 1.1 Error object; readable from any origin like the rest of the API."""
+    body: dict[str, Any] = {"type": "https://schema.oparl.org/1.1/Error", "message": detail or str(status)}
+    debug = {"status": status, **({"extra": extra} if extra else {})}
+    body["debug"] = debug
+    return Response(
+        content=body,
+        status_code=status,
+        media_type="application/json; charset=utf-8",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
+
+
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    _use_request_locale(request)
     status = exc.status_code
     detail = exc.detail or ""
     extra: Any = None
@@ -92,12 +118,15 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _render(request, HTTP_500_INTERNAL_SERVER_ERROR, i18n.gettext("Ein unerwarteter Fehler ist aufgetreten."))
+    _use_request_locale(request)
+    detail = i18n.gettext("Ein unerwarteter Fehler ist aufgetreten.")
+    return _render(request, HTTP_500_INTERNAL_SERVER_ERROR, detail)
 
 
 def undecodable_input_handler(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
     """Form fields that are not valid UTF-8 (Litestar decodes multipart fields strictly, even inside the
     CSRF middleware): the client's fault, a 400 — not a 500."""
+    _use_request_locale(request)
     detail = i18n.gettext("Die Anfrage enthält ungültig kodierte Zeichen.")
     return _render(request, HTTP_400_BAD_REQUEST, detail)
 

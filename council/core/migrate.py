@@ -15,6 +15,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def alembic_config(settings: Settings) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     cfg.attributes["database_url"] = settings.resolved_database_url

@@ -29,8 +29,6 @@ class Settings(BaseSettings):
     #: Mark cookies Secure (set this behind HTTPS).
     secure_cookies: bool = False
 
-    default_locale: Literal["de", "en"] = "de"
-    timezone: str = "Europe/Berlin"
     municipality_name: str = "Hennef (Sieg)"
 
     #: Largest accepted upload in bytes (default 50 MB).

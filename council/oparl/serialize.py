@@ -233,8 +233,16 @@ class LocationRefs:
 # --- System and Body -------------------------------------------------------------------------------
 
 
-def system(u: Urls, *, name: str, created: datetime | None = None, modified: datetime | None = None,
-           website: str | None = None, contact_email: str | None = None, license: str | None = None) -> dict[str, Any]:
+def system(
+    u: Urls,
+    *,
+    name: str,
+    created: datetime | None = None,
+    modified: datetime | None = None,
+    website: str | None = None,
+    contact_email: str | None = None,
+    license: str | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": u.system(),
         "type": type_uri("System"),
@@ -273,7 +281,9 @@ def body(record: Body, u: Urls, *, internal: bool = True) -> dict[str, Any]:
     for segment, (field_name, _kind) in BODY_LISTS.items():
         out[field_name] = u.body_list(record.id, segment)
     # Required, so embedded even with omit_internal.
-    out["legislativeTerm"] = [legislative_term(t, u, embedded=True) for t in record.legislative_terms if alive(t)]
+    out["legislativeTerm"] = [
+        legislative_term(t, u, embedded=True) for t in record.legislative_terms if alive(t)
+    ]
     _put(out, "classification", record.classification)
     if internal and alive(record.location):
         assert record.location is not None
@@ -291,7 +301,9 @@ def legislative_term(record: LegislativeTerm, u: Urls, *, embedded: bool = False
     return _tail(out, record)
 
 
-def location(record: Location, u: Urls, *, embedded: bool = False, refs: LocationRefs | None = None) -> dict[str, Any]:
+def location(
+    record: Location, u: Urls, *, embedded: bool = False, refs: LocationRefs | None = None
+) -> dict[str, Any]:
     out = _head(record, "location", u)
     _put(out, "description", record.description)
     if isinstance(record.geojson, dict) and record.geojson:
@@ -319,8 +331,11 @@ def organization(record: Organization, u: Urls, *, internal: bool = True) -> dic
     _put(
         out,
         "membership",
-        [u.obj("membership", m.id) for m in sorted(record.memberships, key=lambda m: m.id)
-         if alive(m) and alive(m.person)],
+        [
+            u.obj("membership", m.id)
+            for m in sorted(record.memberships, key=lambda m: m.id)
+            if alive(m) and alive(m.person)
+        ],
     )
     out["meeting"] = u.organization_list(record.id, "meetings")
     out["consultation"] = u.organization_list(record.id, "consultations")
@@ -361,7 +376,11 @@ def person(record: Person, u: Urls, *, internal: bool = True) -> dict[str, Any]:
         _put(
             out,
             "membership",
-            [membership(m, u, embedded=True) for m in sorted(record.memberships, key=lambda m: m.id) if alive(m)],
+            [
+                membership(m, u, embedded=True)
+                for m in sorted(record.memberships, key=lambda m: m.id)
+                if alive(m)
+            ],
         )
     _put(out, "life", record.life)
     _put(out, "lifeSource", record.life_source)
@@ -441,7 +460,11 @@ def meeting(record: Meeting, u: Urls, *, internal: bool = True) -> dict[str, Any
         _put(
             out,
             "agendaItem",
-            [agenda_item(i, u, embedded=True, meeting=record) for i in record.agenda_items if item_ok(i, record)],
+            [
+                agenda_item(i, u, embedded=True, meeting=record)
+                for i in record.agenda_items
+                if item_ok(i, record)
+            ],
         )
     out[VENDOR + "timeline"] = u.timeline(record.id)
     out[VENDOR + "live"] = u.page(f"/sitzungen/{record.id}/live")
@@ -449,7 +472,12 @@ def meeting(record: Meeting, u: Urls, *, internal: bool = True) -> dict[str, Any
 
 
 def agenda_item(
-    record: AgendaItem, u: Urls, *, embedded: bool = False, meeting: Meeting | None = None, internal: bool = True
+    record: AgendaItem,
+    u: Urls,
+    *,
+    embedded: bool = False,
+    meeting: Meeting | None = None,
+    internal: bool = True,
 ) -> dict[str, Any]:
     out = _head(record, "agenda-item", u)
     if not embedded:
@@ -481,7 +509,11 @@ def paper(record: Paper, u: Urls, *, internal: bool = True) -> dict[str, Any]:
     _put(out, "paperType", record.paper_type)
 
     def refs(papers: Iterable[Paper]) -> list[str]:
-        return [u.obj("paper", p.id) for p in sorted(papers, key=lambda p: p.id) if paper_ok(p) and p.id != record.id]
+        return [
+            u.obj("paper", p.id)
+            for p in sorted(papers, key=lambda p: p.id)
+            if paper_ok(p) and p.id != record.id
+        ]
 
     _put(out, "relatedPaper", refs(record.related_papers))
     _put(out, "superordinatedPaper", refs(record.superordinated_papers))
@@ -490,14 +522,18 @@ def paper(record: Paper, u: Urls, *, internal: bool = True) -> dict[str, Any]:
         _one_file(out, "mainFile", record.main_file, u)
         _put(out, "auxiliaryFile", _files(record.auxiliary_files, u))
     _put(out, "originatorPerson", [u.obj("person", p.id) for p in record.originator_persons if alive(p)])
-    _put(out, "underDirectionOf", [u.obj("organization", o.id) for o in record.under_direction_of if alive(o)])
+    _put(
+        out, "underDirectionOf", [u.obj("organization", o.id) for o in record.under_direction_of if alive(o)]
+    )
     _put(
         out,
         "originatorOrganization",
         [u.obj("organization", o.id) for o in record.originator_organizations if alive(o)],
     )
     if internal:
-        consultations = sorted((c for c in record.consultations if alive(c)), key=lambda c: (c.position, c.id))
+        consultations = sorted(
+            (c for c in record.consultations if alive(c)), key=lambda c: (c.position, c.id)
+        )
         _put(out, "consultation", [consultation(c, u, embedded=True) for c in consultations])
     return _tail(out, record, u.page(f"/vorlagen/{record.id}"))
 

@@ -51,3 +51,10 @@ async def test_error_pages_follow_the_language(client):
     r = await client.get("/gibt-es-nicht?lang=en")
     assert r.status_code == 404 and 'lang="en"' in r.text
     assert "Page not found" in r.text
+
+
+async def test_security_headers_on_error_pages_of_unmatched_routes(client):
+    r = await client.get("/gibt-es-nicht")
+    assert r.status_code == 404
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.controllers import documents, feeds, live, pages, search, staff, system
+from web.controllers import documents, feeds, live, oparl, pages, search, staff, system
 
 route_handlers: list[Any] = [
     *pages.routes,
@@ -14,4 +14,5 @@ route_handlers: list[Any] = [
     *live.routes,
     *staff.routes,
     *system.routes,
+    *oparl.routes,
 ]

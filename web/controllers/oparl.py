@@ -1,0 +1,369 @@
+"""The OParl 1.1 API under ``/oparl/v1`` (see docs/oparl.md).
+
+Public-only: every query runs for the anonymous viewer whatever cookie comes along, so a councillor's
+browser session never widens what the API shows. Every JSON answer carries
+``Access-Control-Allow-Origin: *``, a weak ETag over the body and (where known) ``Last-Modified``, and
+answers ``If-None-Match`` / ``If-Modified-Since`` with 304. Errors are OParl Error objects
+(``web.errors``). The serialisers and queries live in ``council.oparl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response.base import ASGIResponse
+from litestar.response.file import ASGIFileResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from council.core.settings import Settings
+from council.documents.store import FileStore
+from council.live.models import TimelineEvent
+from council.oparl import serialize as ser
+from council.oparl.lists import (
+    MAX_ID,
+    BadListParameter,
+    Found,
+    Page,
+    body_scope,
+    file_refs,
+    first_body_id,
+    list_page,
+    load_object,
+    location_refs,
+    organization_scope,
+    parse_list_params,
+    system_dates,
+)
+from council.records.access import ANONYMOUS, agenda_item_visible
+from council.records.models import AgendaItem
+from web.controllers.documents import content_disposition
+from web.errors import BadInput
+
+PREFIX = "/oparl/v1"
+CORS = {"Access-Control-Allow-Origin": "*"}
+JSON_TYPE = "application/json; charset=utf-8"
+#: Media types served as they are; anything else as an opaque download.
+INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
+_NO_COMPRESSION = {"skip_compression": True}
+_encoder = msgspec.json.Encoder()
+
+
+def _urls(request: Request[Any, Any, Any]) -> ser.Urls:
+    settings: Settings = request.app.state.settings
+    return ser.Urls(settings.base_url)
+
+
+# --- conditional JSON responses ------------------------------------------------------------------------
+
+
+def _http_date(value: datetime) -> str:
+    return formatdate(value.timestamp(), usegmt=True)
+
+
+def _not_modified(request: Request[Any, Any, Any], etag: str, modified: datetime | None) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        wanted = etag.removeprefix("W/")
+        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+        return "*" in tags or wanted in tags
+    ims = request.headers.get("if-modified-since")
+    if ims and modified is not None:
+        try:
+            since = parsedate_to_datetime(ims)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+        if since is None:
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return modified.replace(microsecond=0) <= since
+    return False
+
+
+def json_response(
+    request: Request[Any, Any, Any], payload: Any, modified: datetime | None = None
+) -> Response[Any]:
+    body = _encoder.encode(payload)
+    etag = 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    headers = {**CORS, "ETag": etag, "Cache-Control": "public, no-cache"}
+    if modified is not None:
+        headers["Last-Modified"] = _http_date(modified)
+    if _not_modified(request, etag, modified):
+        return Response(content=b"", status_code=304, headers=headers)
+    return Response(content=body, status_code=200, media_type=JSON_TYPE, headers=headers)
+
+
+def _bad(exc: BadListParameter) -> BadInput:
+    return BadInput(detail=exc.message, extra={"parameter": exc.parameter})
+
+
+# --- entry points --------------------------------------------------------------------------------------
+
+
+async def _system(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    settings: Settings = request.app.state.settings
+    created, modified = await system_dates(db_session)
+    payload = ser.system(
+        _urls(request),
+        name=f"Rathaus {settings.municipality_name}",
+        created=created,
+        modified=modified,
+    )
+    return json_response(request, payload, modified)
+
+
+@get(f"{PREFIX}/system", name="oparl_system", cache=False)
+async def oparl_system(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    return await _system(request, db_session)
+
+
+@get(PREFIX, name="oparl_root", cache=False)
+async def oparl_root(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    """``/oparl/v1`` answers like the System object (some clients start from the bare prefix)."""
+    return await _system(request, db_session)
+
+
+async def _list_response(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    kind: str,
+    scope: Any,
+    url: str,
+) -> Response[Any]:
+    try:
+        params = parse_list_params(request.query_params)
+    except BadListParameter as exc:
+        raise _bad(exc) from None
+    page = await list_page(db_session, kind, scope, params)
+    u = _urls(request)
+    payload = await _render_page(db_session, kind, page, u, internal=not params.omit_internal)
+    last = page.total_pages
+    links: dict[str, str] = {"first": params.link(url, 1)}
+    if 1 < page.page <= last + 1:
+        links["prev"] = params.link(url, min(page.page - 1, last))
+    if page.page < last:
+        links["next"] = params.link(url, page.page + 1)
+    links["last"] = params.link(url, last)
+    links["self"] = params.link(url, page.page)
+    body = {
+        "data": payload,
+        "pagination": {
+            "totalElements": page.total,
+            "elementsPerPage": page.limit,
+            "currentPage": page.page,
+            "totalPages": last,
+        },
+        "links": links,
+    }
+    return json_response(request, body, page.last_modified)
+
+
+async def _render_page(
+    session: AsyncSession, kind: str, page: Page, u: ser.Urls, *, internal: bool
+) -> list[dict[str, Any]]:
+    return await render_objects(session, kind, page.items, u, internal=internal)
+
+
+async def render_objects(
+    session: AsyncSession, kind: str, found: list[Found], u: ser.Urls, *, internal: bool = True
+) -> list[dict[str, Any]]:
+    """Serialise loaded records (standalone copies; deleted stubs where ``deleted``)."""
+    live_ids = [f.record.id for f in found if not f.deleted]
+    frefs = await file_refs(session, live_ids) if kind == "file" else None
+    lrefs = await location_refs(session, live_ids) if kind == "location" else None
+    out = []
+    for f in found:
+        if f.deleted:
+            out.append(ser.deleted_stub(f.record, kind, u))
+        else:
+            out.append(
+                ser.serialize(kind, f.record, u, internal=internal, file_refs=frefs, location_refs=lrefs)
+            )
+    return out
+
+
+@get(f"{PREFIX}/bodies", name="oparl_bodies", cache=False)
+async def oparl_bodies(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    from sqlalchemy import true
+
+    return await _list_response(request, db_session, "body", true(), _urls(request).bodies())
+
+
+@get(f"{PREFIX}/body/{{record_id:int}}/{{segment:str}}", name="oparl_body_list", cache=False)
+async def oparl_body_list(
+    request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int, segment: str
+) -> Response[Any]:
+    if segment not in ser.BODY_LISTS:
+        raise NotFoundException()
+    found = await load_object(db_session, "body", record_id)
+    if found is None or found.deleted:
+        raise NotFoundException()
+    kind = ser.BODY_LISTS[segment][1]
+    scope = body_scope(kind, record_id, await first_body_id(db_session))
+    return await _list_response(
+        request, db_session, kind, scope, _urls(request).body_list(record_id, segment)
+    )
+
+
+@get(f"{PREFIX}/organization/{{record_id:int}}/{{segment:str}}", name="oparl_organization_list", cache=False)
+async def oparl_organization_list(
+    request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int, segment: str
+) -> Response[Any]:
+    if segment not in ser.ORGANIZATION_LISTS:
+        raise NotFoundException()
+    found = await load_object(db_session, "organization", record_id)
+    if found is None or found.deleted:
+        raise NotFoundException()
+    kind = ser.ORGANIZATION_LISTS[segment][1]
+    url = _urls(request).organization_list(record_id, segment)
+    return await _list_response(request, db_session, kind, organization_scope(kind, record_id), url)
+
+
+def _object_handler(kind: str) -> Any:
+    """``GET /oparl/v1/{kind}/{id}`` — one handler per kind (a static segment wins over a parameter in
+    Litestar's router, so ``/body/{id}/…`` lists and a generic ``/{kind}/{id}`` cannot share a level)."""
+
+    async def handler(
+        request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int
+    ) -> Response[Any]:
+        found = await load_object(db_session, kind, record_id)
+        if found is None:
+            raise NotFoundException()
+        (payload,) = await render_objects(db_session, kind, [found], _urls(request))
+        return json_response(request, payload, found.record.modified)
+
+    handler.__name__ = "oparl_" + kind.replace("-", "_")
+    handler.__qualname__ = handler.__name__
+    return get(f"{PREFIX}/{kind}/{{record_id:int}}", name=handler.__name__, cache=False)(handler)
+
+
+object_handlers = [_object_handler(kind) for kind in ser.KINDS]
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+
+async def _serve_file(
+    request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int, attachment: bool
+) -> ASGIResponse:
+    found = await load_object(db_session, "file", record_id)
+    if found is None:
+        raise NotFoundException()
+    if found.deleted:
+        raise HTTPException(status_code=410, detail="This file has been deleted.")
+    record = found.record
+    settings: Settings = request.app.state.settings
+    store = FileStore(settings.files_dir)
+    if not record.storage_key or not store.exists(record.storage_key):
+        raise NotFoundException(detail="No content is stored for this file.")
+    etag = f'"{(record.sha512 or record.storage_key)[:64]}"'
+    headers = {
+        **CORS,
+        "ETag": etag,
+        "Last-Modified": _http_date(record.modified),
+        "Cache-Control": "public, no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _not_modified(request, etag, record.modified):
+        return ASGIResponse(body=b"", status_code=304, headers=headers)
+    media_type = record.mime_type if record.mime_type in INLINE_TYPES else "application/octet-stream"
+    if attachment or media_type == "application/octet-stream":
+        headers["Content-Disposition"] = content_disposition("attachment", record.file_name)
+    path = store.path(record.storage_key)
+    response = ASGIFileResponse(
+        file_path=path, media_type=media_type, headers=headers, filename="", stat_result=path.stat()
+    )
+    if not attachment and media_type != "application/octet-stream":
+        # accessUrl: the content as it is, without Content-Disposition (OParl 1.1, File.accessUrl).
+        del response.headers["content-disposition"]
+    return response
+
+
+@get(f"{PREFIX}/file/{{record_id:int}}/access", name="oparl_file_access", opt=_NO_COMPRESSION, cache=False)
+async def oparl_file_access(
+    request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int
+) -> ASGIResponse:
+    return await _serve_file(request, db_session, record_id, attachment=False)
+
+
+@get(
+    f"{PREFIX}/file/{{record_id:int}}/download", name="oparl_file_download", opt=_NO_COMPRESSION, cache=False
+)
+async def oparl_file_download(
+    request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int
+) -> ASGIResponse:
+    return await _serve_file(request, db_session, record_id, attachment=True)
+
+
+# --- vendor extra: the meeting timeline ----------------------------------------------------------------
+
+
+@get(f"{PREFIX}/meeting/{{record_id:int}}/rathaus-timeline", name="oparl_meeting_timeline", cache=False)
+async def oparl_meeting_timeline(
+    request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int
+) -> Response[Any]:
+    """What happened in a public meeting, in order: agenda items started/ended, speakers, votes.
+    Events of non-public agenda items are left out; so is a speaker who did not consent to streaming."""
+    found = await load_object(db_session, "meeting", record_id)
+    if found is None or found.deleted:
+        raise NotFoundException()
+    raw_item = request.query_params.get("agenda_item")
+    item_id: int | None = None
+    if raw_item is not None:
+        value = raw_item.strip()
+        if not value.isascii() or not value.isdigit() or not 0 < int(value[:12]) <= MAX_ID:
+            raise BadInput(detail="agenda_item: expected the id of an agenda item")
+        item_id = int(value)
+    visible_items = select(AgendaItem.id).where(
+        AgendaItem.meeting_id == record_id, agenda_item_visible(ANONYMOUS)
+    )
+    stmt = select(TimelineEvent).where(TimelineEvent.meeting_id == record_id)
+    stmt = stmt.where(
+        (TimelineEvent.agenda_item_id.is_(None)) | (TimelineEvent.agenda_item_id.in_(visible_items))
+    )
+    if item_id is not None:
+        stmt = stmt.where(TimelineEvent.agenda_item_id == item_id)
+    events = (await db_session.execute(stmt.order_by(TimelineEvent.at, TimelineEvent.id))).scalars().all()
+    u = _urls(request)
+    data = []
+    for event in events:
+        entry: dict[str, Any] = {"id": event.id, "kind": event.kind, "at": ser.fmt_datetime(event.at)}
+        if event.agenda_item_id is not None:
+            entry["agendaItem"] = u.obj("agenda-item", event.agenda_item_id)
+        if event.consent is not None:
+            entry["consent"] = bool(event.consent)
+        if event.person_id is not None and event.consent is not False:
+            entry["person"] = u.obj("person", event.person_id)
+        data.append(entry)
+    url = u.timeline(record_id) + (f"?agenda_item={item_id}" if item_id is not None else "")
+    payload = {
+        "id": url,
+        "type": "rathaus:Timeline",
+        "meeting": u.obj("meeting", record_id),
+        "data": data,
+    }
+    return json_response(
+        request,
+        payload,
+        found.record.modified if not events else max(found.record.modified, max(e.at for e in events)),
+    )
+
+
+routes: list[Any] = [
+    oparl_root,
+    oparl_system,
+    oparl_bodies,
+    oparl_body_list,
+    oparl_organization_list,
+    *object_handlers,
+    oparl_file_access,
+    oparl_file_download,
+    oparl_meeting_timeline,
+]
