@@ -197,13 +197,16 @@ def _stop_live_servers() -> None:
         server.stop()
 
 
-def terminate_on_sigterm() -> None:
-    """Turn SIGTERM (``timeout``, ``kill``) into SystemExit so that ``finally`` blocks stop the server."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
+def cancel_on_sigterm() -> None:
+    """Call inside the main coroutine: SIGTERM (``timeout``, ``kill``) cancels it, so every ``finally``
+    (and ``with Server``) runs and the server process is stopped."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not on this platform / not the main thread
+        pass
 
 
 class Server:

@@ -40,12 +40,12 @@ from bench._load import (
     EndpointResult,
     Server,
     Target,
+    cancel_on_sigterm,
     drive,
     format_table,
     machine_info,
     make_client,
     percentile,
-    terminate_on_sigterm,
     warm_up,
     write_json,
 )
@@ -548,6 +548,7 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    cancel_on_sigterm()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     if args.reuse and len(kinds) > 1:
         raise SystemExit("--reuse names one database: use it with --db sqlite or --db postgres")
@@ -620,12 +621,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    terminate_on_sigterm()
     try:
         import uvloop
+
+        run: Any = uvloop.run
     except ImportError:
-        return asyncio.run(main_async(args))
-    return uvloop.run(main_async(args))
+        run = asyncio.run
+    try:
+        return int(run(main_async(args)))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("\ninterrupted: server stopped, nothing written for the unfinished database", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -54,6 +54,36 @@ def pgettext(context: str, message: str) -> str:
     return translations(current_locale.get()).pgettext(context, message)
 
 
+def data_label(value: str | None) -> str:
+    """Translate the standing vocabulary that arrives as data (OParl paper types, meeting states,
+    consultation roles, organisation kinds). Anything else is shown as it is."""
+    if not value:
+        return ""
+    labels = {
+        "Beschlussvorlage": gettext("Beschlussvorlage"),
+        "Antrag": gettext("Antrag"),
+        "Anfrage": gettext("Anfrage"),
+        "Mitteilungsvorlage": gettext("Mitteilungsvorlage"),
+        "Mitteilung": gettext("Mitteilung"),
+        "Ergänzungsvorlage": gettext("Ergänzungsvorlage"),
+        "terminiert": gettext("terminiert"),
+        "eingeladen": gettext("eingeladen"),
+        "durchgeführt": gettext("durchgeführt"),
+        "Vorberatung": gettext("Vorberatung"),
+        "Entscheidung": gettext("Entscheidung"),
+        "Kenntnisnahme": gettext("Kenntnisnahme"),
+        "Rat": gettext("Rat"),
+        "Ausschuss": gettext("Ausschuss"),
+        "Fraktion": gettext("Fraktion"),
+    }
+    return labels.get(value, value)
+
+
+def _babel_locale() -> Locale:
+    # English dates in British style (24-hour clock, day before month).
+    return Locale.parse("en_GB" if current_locale.get() == "en" else current_locale.get())
+
+
 def to_local(value: datetime) -> datetime:
     return value.astimezone(TZ)
 
@@ -61,7 +91,7 @@ def to_local(value: datetime) -> datetime:
 def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
     if value is None:
         return ""
-    return _format_datetime(value, fmt, tzinfo=TZ, locale=Locale.parse(current_locale.get()))
+    return _format_datetime(value, fmt, tzinfo=TZ, locale=_babel_locale())
 
 
 def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
@@ -69,13 +99,13 @@ def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
         return ""
     if isinstance(value, datetime):
         value = value.astimezone(TZ).date()
-    return _format_date(value, fmt, locale=Locale.parse(current_locale.get()))
+    return _format_date(value, fmt, locale=_babel_locale())
 
 
 def format_time(value: datetime | None, fmt: str = "short") -> str:
     if value is None:
         return ""
-    return _format_time(value, fmt, tzinfo=TZ, locale=Locale.parse(current_locale.get()))
+    return _format_time(value, fmt, tzinfo=TZ, locale=_babel_locale())
 
 
 def negotiate(cookie: str | None, query: str | None) -> str:

@@ -43,6 +43,7 @@ def make_environment() -> Environment:
     env.filters["date"] = i18n.format_date
     env.filters["time"] = i18n.format_time
     env.filters["snippet"] = _snippet
+    env.filters["label"] = i18n.data_label
     env.globals["query"] = _query
     env.globals["current_locale"] = i18n.current_locale.get
     env.globals["LOCALES"] = i18n.LOCALES

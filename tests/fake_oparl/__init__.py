@@ -463,7 +463,10 @@ class FakeOParl:
         if isinstance(payload, bytes):
             body = payload
         else:
-            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            try:
+                body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: as \ud800 escapes (valid JSON text)
+                body = json.dumps(payload).encode("ascii")
             if "control_characters" in self.faults:
                 body = body.replace(b"\\u0001", b"\x01").replace(b"\\t", b"\t")
             ctype = "application/json; charset=utf-8"

@@ -106,6 +106,18 @@ async def _enrich(session: Any, town: Town, settings: Any) -> dict[str, Any]:
     )
     session.add_all([aux, hidden_aux, gone])
     await session.flush()
+    await session.refresh(
+        paper,
+        [
+            "auxiliary_files",
+            "originator_persons",
+            "under_direction_of",
+            "related_papers",
+            "subordinated_papers",
+        ],
+    )
+    await session.refresh(town.past_meeting, ["auxiliary_files"])
+    await session.refresh(town.public_item, ["auxiliary_files"])
     paper.auxiliary_files.extend([aux, hidden_aux])
     paper.keyword = ["radweg"]
     paper.originator_persons.append(p)
@@ -478,7 +490,6 @@ async def test_paging_links_and_filters(client: Any, world: Any, session: Any) -
         "created_since=2024-01-01",
         "modified_until=2024-13-01T00:00:00",
         "modified_since=2024-01-01T25:00:00Z",
-        "created_since=\x00",
         "created_since=%00",
         "created_since=%ED%A0%80",
         "modified_since=%E2%80%AE2024-01-01T00:00:00Z",
@@ -507,7 +518,7 @@ async def test_bad_filters_are_400_error_objects(client: Any, world: Any, query:
     assert err["message"]
 
 
-async def test_conditional_get_cors_and_no_cookies(client: Any, world: Any) -> None:
+async def test_conditional_get_cors_and_no_cookies(client: Any, world: Any, session: Any) -> None:
     town, _ = world
     for path in (
         f"/oparl/v1/paper/{town.paper.id}",
@@ -529,13 +540,12 @@ async def test_conditional_get_cors_and_no_cookies(client: Any, world: Any) -> N
     # a change makes the old ETag stale
     r = await client.get(f"/oparl/v1/paper/{town.paper.id}")
     etag = r.headers["etag"]
-    async with client.app.state.db.sessionmaker() as s:
-        await s.execute(
-            update(Paper)
-            .where(Paper.id == town.paper.id)
-            .values(name="Neuer Titel", modified=datetime.now(UTC) + timedelta(seconds=2))
-        )
-        await s.commit()
+    await session.execute(
+        update(Paper)
+        .where(Paper.id == town.paper.id)
+        .values(name="Neuer Titel", modified=datetime.now(UTC) + timedelta(seconds=2))
+    )
+    await session.commit()
     r = await client.get(f"/oparl/v1/paper/{town.paper.id}", headers={"If-None-Match": etag})
     assert r.status_code == 200 and r.json()["name"] == "Neuer Titel"
 

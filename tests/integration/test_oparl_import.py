@@ -393,3 +393,25 @@ async def test_cli(settings: Any, fake: FakeOParl, db: Any) -> None:
     text = out.decode()
     assert "Paper" in text and "new      4" in text
     assert await count(db, Paper) == 4
+
+
+async def test_extract_now_and_progress(db: Any, settings: Any, fake: FakeOParl) -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    report = await import_oparl(
+        db, settings, fake.url("/system"), opts(extract="now"), progress=lambda *a: seen.append(a)
+    )
+    assert report.complete
+    phases = {phase for phase, _, _ in seen}
+    assert {"Paper lesen", "Paper schreiben", "Dateien laden"} <= phases
+    assert ("Dateien laden", 14, 14) in seen
+    async with db.sessionmaker() as s:
+        assert (await s.execute(select(func.count()).select_from(Job))).scalar_one() == 0
+        states = set((await s.execute(select(File.text_state))).scalars())
+        assert states == {"done"}
+        n = (
+            await s.execute(
+                select(func.count()).select_from(SearchDocument).where(SearchDocument.kind == "file")
+            )
+        ).scalar_one()
+        assert n == 14
+    assert "Paper" in report.summary() and "files downloaded: 14" in report.summary()

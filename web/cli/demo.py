@@ -94,11 +94,19 @@ def demo(scale: str, seed: int, reset: bool) -> None:
         from council.core.db import Database
         from council.demo.generate import load_demo
 
+        from council.accounts.service import ensure_demo_accounts
+
         db = Database(settings)
         try:
-            return await load_demo(db, settings, scale=scale, seed=seed, progress=progress)
+            summary = await load_demo(db, settings, scale=scale, seed=seed, progress=progress)
+            async with db.sessionmaker() as session:
+                accounts = await ensure_demo_accounts(session)
+            return summary, accounts
         finally:
             await db.dispose()
 
-    summary = run_async(go)
-    click.echo(f"Demo ({scale}, seed {seed}) geladen: {summary.describe()}")  # type: ignore[attr-defined]
+    summary, accounts = run_async(go)
+    click.echo(f"Demo ({scale}, seed {seed}) geladen: {summary.describe()}")
+    click.echo("Demo-Zugänge (nur für die Demo!):")
+    for username, password, roles in accounts:
+        click.echo(f"  {username:<12} {password:<26} {roles}")

@@ -71,7 +71,8 @@ async def meetings_ics(
     since = utcnow() - timedelta(days=FEED_PAST_DAYS)
     meetings = await queries.feed_meetings(db_session, viewer, since=since)
     agenda = await queries.public_agenda_titles(db_session, [m.id for m in meetings])
-    name = f"{i18n.gettext('Sitzungen')} – {request.app.state.settings.municipality_name}"
+    title = i18n.gettext("Sitzungen")
+    name = f"{title} – {request.app.state.settings.municipality_name}"
     cal = build_calendar(meetings, _base_url(request), name=name, agenda=agenda)
     return _ics_response(cal.to_ical(), "sitzungen.ics")
 
@@ -132,7 +133,8 @@ def _xml(root: ET.Element) -> bytes:
 
 
 def _feed_title(request: Request[Any, Any, Any]) -> str:
-    return f"{i18n.gettext('Neue Vorlagen')} – {request.app.state.settings.municipality_name}"
+    title = i18n.gettext("Neue Vorlagen")
+    return f"{title} – {request.app.state.settings.municipality_name}"
 
 
 @get("/feeds/vorlagen.rss", name="feed_papers_rss", cache=False)

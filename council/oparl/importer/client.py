@@ -233,11 +233,7 @@ class OParlClient:
                 self._warn("pagination_loop", next_url, "next page already read (or too many pages); stopped")
                 return
             seen_pages.add(next_url)
-            try:
-                payload = await self.get_json(next_url)
-            except FetchError as exc:
-                self._warn("page_failed", next_url, f"list page failed ({exc}); rest of the list skipped")
-                return
+            payload = await self.get_json(next_url)  # a FetchError ends the list (the caller warns)
 
     # --- downloads -----------------------------------------------------------------------------------
 

@@ -369,7 +369,8 @@ class Importer:
                 if not url:
                     continue
                 await self._progress(f"{kind} lesen", len(store))
-                await self._read_list(store, url, kind, since)
+                if not await self._read_list(store, url, kind, since):
+                    complete = False
         except _Guard as exc:
             complete = False
             self.warn("guard", body_id, f"{exc}; stopped reading, what was read is written", "Body")
@@ -410,7 +411,7 @@ class Importer:
         else:
             self.report.complete = False
 
-    async def _read_list(self, store: Store, url: str, kind: str, since: datetime | None) -> None:
+    async def _read_list(self, store: Store, url: str, kind: str, since: datetime | None) -> bool:
         try:
             n = 0
             async for item in self.client.iter_list(url, since=since, kind=kind):
@@ -431,8 +432,11 @@ class Importer:
         except FetchError as exc:
             if exc.status == 404:
                 self.warn("list_missing", url, f"{kind} list answered 404; skipped", kind)
-                return
-            raise
+                return True
+            # The other lists are still read; the run counts as incomplete (no new modified_since).
+            self.warn("list_failed", url, f"{kind} list failed: {exc}", kind)
+            return False
+        return True
 
     # --- files ---------------------------------------------------------------------------------------
 
