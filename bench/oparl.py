@@ -146,7 +146,9 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
     results: list[EndpointResult] = []
     baseline: EndpointResult | None = None
     crawl_stats: dict[str, Any] | None = None
-    with Server(prepared.server_env(), log_path=log_path) as server:
+    server = Server(prepared.server_env(), log_path=log_path)
+    server.env["RATHAUS_BASE_URL"] = server.base_url  # the API's absolute links point at this server
+    with server:
         list_paths, object_paths = await _list_paths(server.base_url, args.pages_per_list)
         async with make_client(server.base_url, args.concurrency, args.client) as client:
             plan: list[tuple[str, list[str], Target | None]] = [
@@ -180,7 +182,8 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         server_log = server.log_tail(2000)
 
     print(
-        f"\n[{db_kind}] scale {prepared.scale}, concurrency {args.concurrency}, {args.duration:g} s per endpoint"
+        f"\n[{db_kind}] scale {prepared.scale}, concurrency {args.concurrency}, "
+        f"{args.duration:g} s per endpoint"
     )
     print(format_table(results, baseline))
     verdict = None

@@ -20,9 +20,9 @@ import pytest
 os.environ.setdefault("RATHAUS_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.pop("RATHAUS_DATABASE_URL", None)
 
-from council.core.db import Database  # noqa: E402
-from council.core.models import metadata  # noqa: E402
-from council.core.settings import Settings  # noqa: E402
+from council.core.db import Database
+from council.core.models import metadata
+from council.core.settings import Settings
 
 BACKEND = os.environ.get("RATHAUS_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("RATHAUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -92,7 +92,7 @@ class DatabaseFactory:
 
     async def new(self, var_dir: Path) -> Settings:
         await self.template_ready()
-        var_dir.mkdir(parents=True, exist_ok=True)
+        var_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (test setup, a local tmp dir)
         if BACKEND == "postgres":
             name = f"rathaus_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
             await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')

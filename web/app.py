@@ -12,11 +12,11 @@ from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -146,7 +146,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exclude=["/oparl"],
     )
 
-    static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static", cache_control=None)
+    static = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], name="static", cache_control=None
+    )
 
     app = Litestar(
         route_handlers=[*route_handlers, static],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextvars
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ TZ = ZoneInfo("Europe/Berlin")
 current_locale: contextvars.ContextVar[str] = contextvars.ContextVar("current_locale", default=DEFAULT_LOCALE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     """Catalogs are kept as .po in the repository and compiled in memory on first use."""
     po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
@@ -51,7 +51,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def pgettext(context: str, message: str) -> str:
-    return translations(current_locale.get()).pgettext(context, message)
+    return str(translations(current_locale.get()).pgettext(context, message))
 
 
 def data_label(value: str | None) -> str:

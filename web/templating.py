@@ -24,8 +24,8 @@ def _snippet(text: str | None) -> Markup:
     """Search snippets arrive with \x02/\x03 around matches; escape everything else."""
     if not text:
         return Markup("")
-    out = escape(text).replace("\x02", Markup("<mark>")).replace("\x03", Markup("</mark>"))
-    return Markup(out)
+    # escape() already returns Markup with the text escaped; only our two markers become tags.
+    return escape(text).replace("\x02", Markup("<mark>")).replace("\x03", Markup("</mark>"))
 
 
 def make_environment() -> Environment:

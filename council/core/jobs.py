@@ -90,7 +90,9 @@ def registered_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any] | None = None, max_attempts: int = 3) -> Job:
+def enqueue(
+    session: AsyncSession, kind: str, payload: dict[str, Any] | None = None, max_attempts: int = 3
+) -> Job:
     """Add a job to the caller's transaction; it runs once the caller commits."""
     if kind not in _REGISTRY:
         raise KeyError(f"unknown job kind {kind!r}")
@@ -140,7 +142,9 @@ class JobRunner:
     async def recover_all_running(self) -> int:
         """At start of the only worker (embedded default): everything 'running' was interrupted."""
         async with self.sessionmaker() as s:
-            res = await s.execute(update(Job).where(Job.state == "running").values(state="queued", worker=None))
+            res = await s.execute(
+                update(Job).where(Job.state == "running").values(state="queued", worker=None)
+            )
             await s.commit()
             return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -176,7 +180,10 @@ class JobRunner:
             return False
         fn = _REGISTRY.get(row.kind)
         ctx = JobContext(
-            job_id=row.id, payload=dict(row.payload or {}), sessionmaker=self.sessionmaker, settings=self.settings
+            job_id=row.id,
+            payload=dict(row.payload or {}),
+            sessionmaker=self.sessionmaker,
+            settings=self.settings,
         )
         beat = asyncio.create_task(self._heartbeat(row.id))
         try:

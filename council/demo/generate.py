@@ -343,7 +343,7 @@ class Planner:
         ids = self.ids
         spec = self.spec
         self.body_id = ids("body")
-        loc = []
+        loc: list[dict[str, Any]] = []
         for description, room in (
             ("Rathaus Hennef", "Ratssaal"),
             ("Rathaus Hennef", "Sitzungssaal 1.12"),
@@ -374,7 +374,7 @@ class Planner:
             }
         )
         self.location_rows = loc
-        self.hall, self.room112, self.room113, self.aula = (r["id"] for r in loc)
+        self.hall, self.room112, self.room113, self.aula = (int(r["id"]) for r in loc)
 
         first_term_start = self.terms[0][1]
         self.mayor_org = Org(
@@ -1633,7 +1633,8 @@ def build_rows(planner: Planner, now: datetime) -> dict[str, list[dict[str, Any]
     rows["agenda_item"] = items
 
     papers, aux, related, hierarchy, orig_person, orig_org, direction = [], [], [], [], [], [], []
-    consultations, consultation_orgs = [], []
+    consultations: list[dict[str, Any]] = []
+    consultation_orgs: list[dict[str, Any]] = []
     for paper in p.papers:
         stamp = _stamp(paper.day, now)
         papers.append(

@@ -14,7 +14,7 @@ import logging
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def _extract(data: bytes) -> Extraction:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             # Many PDFs are encrypted with an owner password only: the empty user password opens them.
+            opened: Any
             try:
                 opened = reader.decrypt("")
             except Exception:

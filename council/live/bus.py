@@ -26,7 +26,9 @@ ALL_MEETINGS_CHANNEL = "meetings"
 CHANNELS = [ALL_MEETINGS_CHANNEL]
 
 
-async def record_event(session: AsyncSession, publisher: Publisher | None, event: TimelineEvent) -> TimelineEvent:
+async def record_event(
+    session: AsyncSession, publisher: Publisher | None, event: TimelineEvent
+) -> TimelineEvent:
     """Append an event to the timeline, commit it, then publish it (acknowledged = durable)."""
     session.add(event)
     await session.commit()

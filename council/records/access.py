@@ -64,7 +64,9 @@ def meeting_visible(viewer: Viewer) -> ColumnElement[bool]:
 
 def agenda_item_visible(viewer: Viewer) -> ColumnElement[bool]:
     """AgendaItem rows whose meeting is visible and which are public or the viewer's committee's."""
-    meeting_ok = exists(select(Meeting.id).where(Meeting.id == AgendaItem.meeting_id, meeting_visible(viewer)))
+    meeting_ok = exists(
+        select(Meeting.id).where(Meeting.id == AgendaItem.meeting_id, meeting_visible(viewer))
+    )
     if viewer.is_staff:
         return and_(AgendaItem.deleted == false(), meeting_ok)
     if not viewer.organization_ids:
@@ -126,7 +128,9 @@ def file_visible(viewer: Viewer) -> ColumnElement[bool]:
         ),
     )
     via_item = or_(
-        exists(select(AgendaItem.id).where(AgendaItem.resolution_file_id == File.id, agenda_item_visible(viewer))),
+        exists(
+            select(AgendaItem.id).where(AgendaItem.resolution_file_id == File.id, agenda_item_visible(viewer))
+        ),
         exists(
             select(AgendaItem.id)
             .join(agenda_item_auxiliary_file, agenda_item_auxiliary_file.c.agenda_item_id == AgendaItem.id)

@@ -15,7 +15,9 @@ from council.core.types import UTCDateTime
 # --- association tables -------------------------------------------------------------------------
 
 
-def _link(name: str, left: str, right: str, left_col: str | None = None, right_col: str | None = None) -> Table:
+def _link(
+    name: str, left: str, right: str, left_col: str | None = None, right_col: str | None = None
+) -> Table:
     lc = left_col or f"{left}_id"
     rc = right_col or f"{right}_id"
     return Table(
@@ -162,7 +164,9 @@ class Person(Record):
 
     body: Mapped[Body] = relationship()
     location: Mapped[Location | None] = relationship()
-    memberships: Mapped[list[Membership]] = relationship(back_populates="person", order_by="Membership.start_date")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="person", order_by="Membership.start_date"
+    )
 
 
 class Membership(Record):
@@ -180,14 +184,18 @@ class Membership(Record):
     origin_id: Mapped[str | None] = mapped_column(String(500), index=True)
 
     person: Mapped[Person] = relationship(back_populates="memberships")
-    organization: Mapped[Organization] = relationship(back_populates="memberships", foreign_keys=[organization_id])
+    organization: Mapped[Organization] = relationship(
+        back_populates="memberships", foreign_keys=[organization_id]
+    )
     on_behalf_of: Mapped[Organization | None] = relationship(foreign_keys=[on_behalf_of_id])
 
     def embedded_in(self) -> Iterable[Record]:
         return (self.person,)
 
     def active_on(self, day: date) -> bool:
-        return (self.start_date is None or self.start_date <= day) and (self.end_date is None or day <= self.end_date)
+        return (self.start_date is None or self.start_date <= day) and (
+            self.end_date is None or day <= self.end_date
+        )
 
 
 class File(Record):
@@ -240,7 +248,9 @@ class Meeting(Record):
     body: Mapped[Body] = relationship()
     location: Mapped[Location | None] = relationship()
     organizations: Mapped[list[Organization]] = relationship(secondary=meeting_organization)
-    agenda_items: Mapped[list[AgendaItem]] = relationship(back_populates="meeting", order_by="AgendaItem.order")
+    agenda_items: Mapped[list[AgendaItem]] = relationship(
+        back_populates="meeting", order_by="AgendaItem.order"
+    )
     invitation: Mapped[File | None] = relationship(foreign_keys=[invitation_id])
     results_protocol: Mapped[File | None] = relationship(foreign_keys=[results_protocol_id])
     verbatim_protocol: Mapped[File | None] = relationship(foreign_keys=[verbatim_protocol_id])
@@ -309,7 +319,9 @@ class Paper(Record):
         back_populates="superordinated_papers",
     )
     originator_persons: Mapped[list[Person]] = relationship(secondary=paper_originator_person)
-    originator_organizations: Mapped[list[Organization]] = relationship(secondary=paper_originator_organization)
+    originator_organizations: Mapped[list[Organization]] = relationship(
+        secondary=paper_originator_organization
+    )
     under_direction_of: Mapped[list[Organization]] = relationship(secondary=paper_under_direction_of)
     consultations: Mapped[list[Consultation]] = relationship(back_populates="paper")
 

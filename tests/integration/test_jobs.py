@@ -75,7 +75,9 @@ async def test_job_interrupted_by_a_crash_is_resumed(db):
         enqueue(s, "test.record", {"n": 2})
         await s.commit()
         # a worker claimed it and died: running, heartbeat long ago
-        await s.execute(update(Job).values(state="running", attempts=1, heartbeat=utcnow() - timedelta(hours=1)))
+        await s.execute(
+            update(Job).values(state="running", attempts=1, heartbeat=utcnow() - timedelta(hours=1))
+        )
         await s.commit()
     runner = JobRunner(db.sessionmaker)
     assert await runner.run_until_empty() == 0  # still "running": nobody picks it up blindly

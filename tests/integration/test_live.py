@@ -22,7 +22,9 @@ async def serve(app):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:
@@ -35,7 +37,7 @@ async def serve(app):
         await asyncio.wait_for(task, timeout=10)
 
 
-async def _read_events(lines, n, timeout=5.0):
+async def _read_events(lines, n, wait=5.0):
     events = []
     current: dict = {}
 
@@ -52,7 +54,7 @@ async def _read_events(lines, n, timeout=5.0):
             elif line.startswith("data:"):
                 current["data"] = json.loads(line[5:].strip())
 
-    await asyncio.wait_for(reader(), timeout=timeout)
+    await asyncio.wait_for(reader(), timeout=wait)
     return events
 
 
@@ -74,8 +76,9 @@ async def test_sse_sends_state_then_timeline_events(app, db):
             channels = app.plugins.get(ChannelsPlugin)
             async with db.sessionmaker() as s:
                 await record_event(
-                    s, channels, TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED,
-                                               agenda_item_id=item_id)
+                    s,
+                    channels,
+                    TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=item_id),
                 )
             nxt = await _read_events(lines, 1)
             assert nxt[0]["event"] == "timeline"

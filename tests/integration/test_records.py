@@ -10,7 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from council.live.models import EventKind, TimelineEvent
 from council.live.state import live_meeting_ids, live_state
-from council.records.access import ANONYMOUS, Viewer, agenda_item_visible, file_visible, meeting_visible, paper_visible
+from council.records.access import (
+    ANONYMOUS,
+    Viewer,
+    agenda_item_visible,
+    file_visible,
+    meeting_visible,
+    paper_visible,
+)
 from council.records.models import AgendaItem, File, Meeting, Paper
 from tests.factories import make_town
 
@@ -41,7 +48,11 @@ async def test_changing_an_embedded_child_bumps_its_parent(session):
     assert consultation.modified == paper_before  # untouched so far
     from council.records.models import Consultation
 
-    c = (await session.execute(select(Consultation).where(Consultation.paper_id == town.paper.id))).scalars().first()
+    c = (
+        (await session.execute(select(Consultation).where(Consultation.paper_id == town.paper.id)))
+        .scalars()
+        .first()
+    )
     c.role = "Kenntnisnahme"
     await session.commit()
     await session.refresh(town.paper)
@@ -62,7 +73,9 @@ async def test_access_clauses_hide_non_public_from_anonymous(session):
     town = await make_town(session)
     meetings = set((await session.execute(select(Meeting.id).where(meeting_visible(ANONYMOUS)))).scalars())
     assert town.secret_meeting.id not in meetings and town.past_meeting.id in meetings
-    items = set((await session.execute(select(AgendaItem.id).where(agenda_item_visible(ANONYMOUS)))).scalars())
+    items = set(
+        (await session.execute(select(AgendaItem.id).where(agenda_item_visible(ANONYMOUS)))).scalars()
+    )
     assert town.secret_item.id not in items and town.public_item.id in items
     papers = set((await session.execute(select(Paper.id).where(paper_visible(ANONYMOUS)))).scalars())
     assert town.secret_paper.id not in papers and town.paper.id in papers
@@ -72,8 +85,12 @@ async def test_access_clauses_hide_non_public_from_anonymous(session):
 
 async def test_members_see_their_committees_non_public_material_only(session):
     town = await make_town(session)
-    member = Viewer(account_id=5, person_id=town.member.id, roles=frozenset({"councillor"}),
-                    organization_ids=frozenset({town.committee.id, town.council.id}))
+    member = Viewer(
+        account_id=5,
+        person_id=town.member.id,
+        roles=frozenset({"councillor"}),
+        organization_ids=frozenset({town.committee.id, town.council.id}),
+    )
     items = set((await session.execute(select(AgendaItem.id).where(agenda_item_visible(member)))).scalars())
     assert town.secret_item.id in items
     papers = set((await session.execute(select(Paper.id).where(paper_visible(member)))).scalars())
@@ -93,8 +110,12 @@ async def test_timeline_is_append_only_and_folds_into_state(session):
     town = await make_town(session)
     mid = town.next_meeting.id
     session.add(TimelineEvent(meeting_id=mid, kind=EventKind.MEETING_OPENED))
-    session.add(TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=town.public_item.id))
-    session.add(TimelineEvent(meeting_id=mid, kind=EventKind.SPEAKER_STARTED, person_id=town.member.id, consent=False))
+    session.add(
+        TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=town.public_item.id)
+    )
+    session.add(
+        TimelineEvent(meeting_id=mid, kind=EventKind.SPEAKER_STARTED, person_id=town.member.id, consent=False)
+    )
     await session.commit()
     state = await live_state(session, mid)
     assert state.is_open and state.agenda_item_id == town.public_item.id

@@ -30,8 +30,15 @@ async def test_language_switch_sets_cookie_and_redirects(client):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)",
-     "/ok\r\nSet-Cookie: x=1", "evil"],
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/ok\r\nSet-Cookie: x=1",
+        "evil",
+    ],
 )
 async def test_language_switch_never_redirects_off_site(client, target):
     r = await client.get("/sprache/de", params={"next": target}, follow_redirects=False)

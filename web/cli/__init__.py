@@ -22,7 +22,9 @@ def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="Ausführliche Protokollausgabe.")
 def main(verbose: bool) -> None:
     """Rathaus – Ratsinformationssystem. Settings come from RATHAUS_* environment variables."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.group()

@@ -90,11 +90,10 @@ def demo(scale: str, seed: int, reset: bool) -> None:
     def progress(message: str) -> None:
         click.echo(f"[{time.perf_counter() - started:6.1f}s] {message}")
 
-    async def go() -> object:
+    async def go() -> tuple[Any, list[tuple[str, str, str]]]:
+        from council.accounts.service import ensure_demo_accounts
         from council.core.db import Database
         from council.demo.generate import load_demo
-
-        from council.accounts.service import ensure_demo_accounts
 
         db = Database(settings)
         try:

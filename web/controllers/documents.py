@@ -337,7 +337,7 @@ def _id_field(form: Any, key: str, label: str) -> int | None:
 
 
 def _form_values(form: Any) -> dict[str, Any]:
-    values = {
+    values: dict[str, Any] = {
         k: _text_field(form, k) for k in ("name", "paper_id", "meeting_id", "agenda_item_id", "role", "date")
     }
     values["public"] = _text_field(form, "public") in ("on", "1", "true", "ja")

@@ -47,7 +47,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @get("/sprache/{lang:str}", name="set_language", cache=False)
-async def set_language(lang: str, next: str | None = None) -> Redirect:  # noqa: A002
+async def set_language(lang: str, next: str | None = None) -> Redirect:
     if lang not in i18n.LOCALES:
         raise NotFoundException()
     return Redirect(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -15,7 +16,7 @@ from council.core.settings import Settings
 config = context.config
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> Any:
     # Our TypeDecorator renders as a plain timezone-aware DateTime in migrations.
     if type_ == "type" and obj.__class__.__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"
