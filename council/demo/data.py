@@ -200,7 +200,7 @@ STREETS = [
     "Dickstraße",
     "Mittelstraße",
     "Hanftalstraße",
-    "Am Markt",
+    "Marktstraße",
     "Frankfurter Straße",
     "Löhestraße",
     "Kurhausstraße",

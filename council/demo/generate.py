@@ -1065,11 +1065,14 @@ class Planner:
             if mt.held and not mt.cancelled:
                 clock = mt.start
                 step_for = {id(s.item): s for s in steps if s.item is not None}
+                # A session runs about three hours: long agendas get shorter debates per item.
+                substantive = sum(1 for item in items if id(item) in step_for)
+                longest = max(6, min(35, 170 // max(1, substantive)))
                 for item in items:
                     step = step_for.get(id(item))
                     minutes = self.rng.randint(2, 6)
                     if step is not None:
-                        minutes = self.rng.randint(5, 35)
+                        minutes = self.rng.randint(5, longest)
                         item.result = step.result
                         item.resolution_text = self._resolution(step)
                     elif item.name.startswith("Genehmigung"):

@@ -217,7 +217,7 @@ class Kind:
 def _kinds() -> dict[str, Kind]:
     anon = ANONYMOUS
     person_alive = Membership.person_id.in_(select(Person.id).where(Person.deleted == false()))
-    paper_public = exists(select(Paper.id).where(Paper.id == Consultation.paper_id, paper_visible(anon)))
+    paper_public = Consultation.paper_id.in_(select(Paper.id).where(paper_visible(anon)))
     return {
         "body": Kind(
             Body,
@@ -269,7 +269,13 @@ def _kinds() -> dict[str, Kind]:
         ),
         "agenda-item": Kind(
             AgendaItem,
-            agenda_item_visible(anon),
+            # agenda_item_visible(ANONYMOUS), written as a non-correlated IN: SQLite and PostgreSQL
+            # evaluate it once per query instead of once per row (43,000 items at 10 years).
+            and_(
+                AgendaItem.deleted == false(),
+                AgendaItem.public == true(),
+                AgendaItem.meeting_id.in_(select(Meeting.id).where(meeting_visible(anon))),
+            ),
             and_(
                 AgendaItem.public == true(),
                 exists(

@@ -1,8 +1,9 @@
-"""Initial schema: the OParl-shaped records, timeline, jobs, accounts and sessions, search index.
+"""Initial schema: the OParl-shaped records, timeline, jobs, accounts and sessions, search index,
+OParl import state.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:12:59.121950
+Create Date: 2026-11-25 21:31:28.391944
 """
 from __future__ import annotations
 
@@ -66,6 +67,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_location_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_location_origin_id'), ['origin_id'], unique=False)
 
+    op.create_table('oparl_import_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('endpoint', sa.String(length=500), nullable=False),
+    sa.Column('body_origin_id', sa.String(length=500), nullable=False),
+    sa.Column('last_started', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_finished', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('objects', sa.Integer(), nullable=False),
+    sa.Column('warnings', sa.Integer(), nullable=False),
+    sa.Column('summary', sa.JSON(), nullable=False),
+    sa.Column('updated', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oparl_import_state')),
+    sa.UniqueConstraint('endpoint', 'body_origin_id', name='uq_oparl_import_state_endpoint_body')
+    )
     op.create_table('search_document',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
@@ -611,6 +625,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_search_document_date'))
 
     op.drop_table('search_document')
+    op.drop_table('oparl_import_state')
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_location_origin_id'))
         batch_op.drop_index(batch_op.f('ix_location_modified'))
