@@ -24,7 +24,8 @@ def _link(
         name,
         Base.metadata,
         Column(lc, ForeignKey(f"{left}.id", ondelete="CASCADE"), primary_key=True),
-        Column(rc, ForeignKey(f"{right}.id", ondelete="CASCADE"), primary_key=True),
+        # The primary key indexes (left, right); lookups from the right side need their own index.
+        Column(rc, ForeignKey(f"{right}.id", ondelete="CASCADE"), primary_key=True, index=True),
         Column("position", Integer, nullable=False, default=0),
     )
 
@@ -237,9 +238,9 @@ class Meeting(Record):
     start: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
-    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"))
-    results_protocol_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"))
-    verbatim_protocol_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"), index=True)
+    results_protocol_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"), index=True)
+    verbatim_protocol_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"), index=True)
     public: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     keyword: Mapped[list[str]] = mapped_column(JSON, default=list)
     web: Mapped[str | None] = mapped_column(String(500))
@@ -267,7 +268,7 @@ class AgendaItem(Record):
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     result: Mapped[str | None] = mapped_column(String(300))
     resolution_text: Mapped[str | None] = mapped_column(Text)
-    resolution_file_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"))
+    resolution_file_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"), index=True)
     start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     keyword: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -292,7 +293,7 @@ class Paper(Record):
     date: Mapped[date | None] = mapped_column(Date, index=True)
     #: OParl paperType, e.g. "Beschlussvorlage", "Antrag", "Anfrage", "Mitteilungsvorlage".
     paper_type: Mapped[str | None] = mapped_column(String(100), index=True)
-    main_file_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"))
+    main_file_id: Mapped[int | None] = mapped_column(ForeignKey("file.id"), index=True)
     public: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     keyword: Mapped[list[str]] = mapped_column(JSON, default=list)
     web: Mapped[str | None] = mapped_column(String(500))

@@ -3,7 +3,7 @@ OParl import state.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:31:28.391944
+Create Date: 2026-11-25 21:34:33.017848
 """
 from __future__ import annotations
 
@@ -295,10 +295,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('meeting', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meeting_body_id'), ['body_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_invitation_id'), ['invitation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_meeting_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_meeting_origin_id'), ['origin_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_meeting_public'), ['public'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_results_protocol_id'), ['results_protocol_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_meeting_start'), ['start'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_verbatim_protocol_id'), ['verbatim_protocol_id'], unique=False)
 
     op.create_table('membership',
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -348,6 +351,7 @@ def upgrade() -> None:
     with op.batch_alter_table('paper', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_paper_body_id'), ['body_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_paper_date'), ['date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_paper_main_file_id'), ['main_file_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_paper_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_paper_origin_id'), ['origin_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_paper_paper_type'), ['paper_type'], unique=False)
@@ -380,6 +384,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_agenda_item_meeting_id'), ['meeting_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_agenda_item_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_agenda_item_origin_id'), ['origin_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agenda_item_resolution_file_id'), ['resolution_file_id'], unique=False)
 
     op.create_table('meeting_auxiliary_file',
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -389,6 +394,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_meeting_auxiliary_file_meeting_id_meeting'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('meeting_id', 'file_id', name=op.f('pk_meeting_auxiliary_file'))
     )
+    with op.batch_alter_table('meeting_auxiliary_file', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_auxiliary_file_file_id'), ['file_id'], unique=False)
+
     op.create_table('meeting_organization',
     sa.Column('meeting_id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=False),
@@ -397,6 +405,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_meeting_organization_organization_id_organization'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('meeting_id', 'organization_id', name=op.f('pk_meeting_organization'))
     )
+    with op.batch_alter_table('meeting_organization', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_organization_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('paper_auxiliary_file',
     sa.Column('paper_id', sa.Integer(), nullable=False),
     sa.Column('file_id', sa.Integer(), nullable=False),
@@ -405,6 +416,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['paper_id'], ['paper.id'], name=op.f('fk_paper_auxiliary_file_paper_id_paper'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('paper_id', 'file_id', name=op.f('pk_paper_auxiliary_file'))
     )
+    with op.batch_alter_table('paper_auxiliary_file', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_auxiliary_file_file_id'), ['file_id'], unique=False)
+
     op.create_table('paper_hierarchy',
     sa.Column('superordinated_id', sa.Integer(), nullable=False),
     sa.Column('subordinated_id', sa.Integer(), nullable=False),
@@ -413,6 +427,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['superordinated_id'], ['paper.id'], name=op.f('fk_paper_hierarchy_superordinated_id_paper'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('superordinated_id', 'subordinated_id', name=op.f('pk_paper_hierarchy'))
     )
+    with op.batch_alter_table('paper_hierarchy', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_hierarchy_subordinated_id'), ['subordinated_id'], unique=False)
+
     op.create_table('paper_originator_organization',
     sa.Column('paper_id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=False),
@@ -421,6 +438,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['paper_id'], ['paper.id'], name=op.f('fk_paper_originator_organization_paper_id_paper'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('paper_id', 'organization_id', name=op.f('pk_paper_originator_organization'))
     )
+    with op.batch_alter_table('paper_originator_organization', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_originator_organization_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('paper_originator_person',
     sa.Column('paper_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -429,6 +449,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_paper_originator_person_person_id_person'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('paper_id', 'person_id', name=op.f('pk_paper_originator_person'))
     )
+    with op.batch_alter_table('paper_originator_person', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_originator_person_person_id'), ['person_id'], unique=False)
+
     op.create_table('paper_related',
     sa.Column('paper_id', sa.Integer(), nullable=False),
     sa.Column('related_id', sa.Integer(), nullable=False),
@@ -437,6 +460,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['related_id'], ['paper.id'], name=op.f('fk_paper_related_related_id_paper'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('paper_id', 'related_id', name=op.f('pk_paper_related'))
     )
+    with op.batch_alter_table('paper_related', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_related_related_id'), ['related_id'], unique=False)
+
     op.create_table('paper_under_direction_of',
     sa.Column('paper_id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=False),
@@ -445,6 +471,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['paper_id'], ['paper.id'], name=op.f('fk_paper_under_direction_of_paper_id_paper'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('paper_id', 'organization_id', name=op.f('pk_paper_under_direction_of'))
     )
+    with op.batch_alter_table('paper_under_direction_of', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_under_direction_of_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('web_session',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -467,6 +496,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['file_id'], ['file.id'], name=op.f('fk_agenda_item_auxiliary_file_file_id_file'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('agenda_item_id', 'file_id', name=op.f('pk_agenda_item_auxiliary_file'))
     )
+    with op.batch_alter_table('agenda_item_auxiliary_file', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_agenda_item_auxiliary_file_file_id'), ['file_id'], unique=False)
+
     op.create_table('consultation',
     sa.Column('paper_id', sa.Integer(), nullable=False),
     sa.Column('agenda_item_id', sa.Integer(), nullable=True),
@@ -519,11 +551,17 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_consultation_organization_organization_id_organization'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('consultation_id', 'organization_id', name=op.f('pk_consultation_organization'))
     )
+    with op.batch_alter_table('consultation_organization', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consultation_organization_organization_id'), ['organization_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('consultation_organization', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consultation_organization_organization_id'))
+
     op.drop_table('consultation_organization')
     with op.batch_alter_table('timeline_event', schema=None) as batch_op:
         batch_op.drop_index('ix_timeline_event_meeting_at')
@@ -537,21 +575,49 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_consultation_agenda_item_id'))
 
     op.drop_table('consultation')
+    with op.batch_alter_table('agenda_item_auxiliary_file', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agenda_item_auxiliary_file_file_id'))
+
     op.drop_table('agenda_item_auxiliary_file')
     with op.batch_alter_table('web_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_session_expires'))
         batch_op.drop_index(batch_op.f('ix_web_session_account_id'))
 
     op.drop_table('web_session')
+    with op.batch_alter_table('paper_under_direction_of', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_under_direction_of_organization_id'))
+
     op.drop_table('paper_under_direction_of')
+    with op.batch_alter_table('paper_related', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_related_related_id'))
+
     op.drop_table('paper_related')
+    with op.batch_alter_table('paper_originator_person', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_originator_person_person_id'))
+
     op.drop_table('paper_originator_person')
+    with op.batch_alter_table('paper_originator_organization', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_originator_organization_organization_id'))
+
     op.drop_table('paper_originator_organization')
+    with op.batch_alter_table('paper_hierarchy', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_hierarchy_subordinated_id'))
+
     op.drop_table('paper_hierarchy')
+    with op.batch_alter_table('paper_auxiliary_file', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_auxiliary_file_file_id'))
+
     op.drop_table('paper_auxiliary_file')
+    with op.batch_alter_table('meeting_organization', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_organization_organization_id'))
+
     op.drop_table('meeting_organization')
+    with op.batch_alter_table('meeting_auxiliary_file', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_auxiliary_file_file_id'))
+
     op.drop_table('meeting_auxiliary_file')
     with op.batch_alter_table('agenda_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agenda_item_resolution_file_id'))
         batch_op.drop_index(batch_op.f('ix_agenda_item_origin_id'))
         batch_op.drop_index(batch_op.f('ix_agenda_item_modified'))
         batch_op.drop_index(batch_op.f('ix_agenda_item_meeting_id'))
@@ -563,6 +629,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_paper_paper_type'))
         batch_op.drop_index(batch_op.f('ix_paper_origin_id'))
         batch_op.drop_index(batch_op.f('ix_paper_modified'))
+        batch_op.drop_index(batch_op.f('ix_paper_main_file_id'))
         batch_op.drop_index(batch_op.f('ix_paper_date'))
         batch_op.drop_index(batch_op.f('ix_paper_body_id'))
 
@@ -575,10 +642,13 @@ def downgrade() -> None:
 
     op.drop_table('membership')
     with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_verbatim_protocol_id'))
         batch_op.drop_index(batch_op.f('ix_meeting_start'))
+        batch_op.drop_index(batch_op.f('ix_meeting_results_protocol_id'))
         batch_op.drop_index(batch_op.f('ix_meeting_public'))
         batch_op.drop_index(batch_op.f('ix_meeting_origin_id'))
         batch_op.drop_index(batch_op.f('ix_meeting_modified'))
+        batch_op.drop_index(batch_op.f('ix_meeting_invitation_id'))
         batch_op.drop_index(batch_op.f('ix_meeting_body_id'))
 
     op.drop_table('meeting')
