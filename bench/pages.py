@@ -107,8 +107,10 @@ class Prepared:
     counts: dict[str, int]
     schema: str | None = None
 
-    def server_env(self) -> dict[str, str]:
+    def server_env(self, page_cache_seconds: float = 0.0) -> dict[str, str]:
         return {
+            # 0: every request renders the page (the cost of a page); >0: anonymous micro-cache on.
+            "RATHAUS_PAGE_CACHE_SECONDS": str(page_cache_seconds),
             "RATHAUS_DATABASE_URL": self.database_url,
             "RATHAUS_VAR_DIR": str(self.var_dir),
             "RATHAUS_SECRET_KEY": SECRET,
@@ -486,39 +488,15 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
     log_path = RESULTS_DIR / f"server-{db_kind}.log"
     results: list[EndpointResult] = []
     baseline: EndpointResult | None = None
-    with Server(prepared.server_env(), log_path=log_path) as server:
-        async with make_client(server.base_url, args.concurrency, args.client) as client:
-            plan: list[tuple[str, list[str], Target | None]] = [
-                ("/healthz", ["/healthz"], None),
-                ("/sitzungen/{id}", meeting_paths, MEETING_TARGET),
-                ("/suche?q=…", s_paths, SEARCH_TARGET),
-                ("/healthz (end)", ["/healthz"], None),
-            ]
-            for name, paths, target in plan:
-                if args.only and not any(o in name for o in args.only):
-                    continue
-                await warm_up(client, paths, seconds=args.warmup, concurrency=args.concurrency)
-                res = await drive(
-                    client,
-                    name,
-                    paths,
-                    duration=args.duration,
-                    concurrency=args.concurrency,
-                    max_requests=args.max_requests,
-                    server=server,
-                    target=target,
-                )
-                results.append(res)
-                if baseline is None and name == "/healthz":
-                    baseline = res
-                print(
-                    f"  {name}: {res.requests} requests, {res.rps:.0f} req/s, p95 {res.p95:.1f} ms, "
-                    f"{res.errors} errors",
-                    flush=True,
-                )
-                for sample in res.error_samples[:3]:
-                    print(f"    error: {sample}")
-        server_log = server.log_tail(2000)
+    modes = {"off": [("", 0.0)], "on": [(" [page cache]", 10.0)]}.get(
+        args.page_cache, [("", 0.0), (" [page cache]", 10.0)]
+    )
+    server_log = ""
+    for suffix, ttl in modes:
+        server_log += await _drive_server(
+            prepared, args, log_path, suffix, ttl, meeting_paths, s_paths, results
+        )
+        baseline = baseline or next((r for r in results if r.name == "/healthz"), None)
 
     print(
         f"\n[{db_kind}] scale {prepared.scale}, concurrency {args.concurrency}, "
@@ -545,6 +523,50 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "endpoints": [r.as_json(baseline) for r in results],
         "query_level": ql,
     }
+
+
+async def _drive_server(
+    prepared: Prepared,
+    args: argparse.Namespace,
+    log_path: Path,
+    suffix: str,
+    page_cache_seconds: float,
+    meeting_paths: list[str],
+    s_paths: list[str],
+    results: list[EndpointResult],
+) -> str:
+    """One server process (page cache off or on): baseline, meeting pages, search, baseline again."""
+    with Server(prepared.server_env(page_cache_seconds), log_path=log_path) as server:
+        async with make_client(server.base_url, args.concurrency, args.client) as client:
+            plan: list[tuple[str, list[str], Target | None]] = [
+                ("/healthz" + suffix, ["/healthz"], None),
+                ("/sitzungen/{id}" + suffix, meeting_paths, MEETING_TARGET),
+                ("/suche?q=…" + suffix, s_paths, SEARCH_TARGET),
+                ("/healthz (end)" + suffix, ["/healthz"], None),
+            ]
+            for name, paths, target in plan:
+                if args.only and not any(o in name for o in args.only):
+                    continue
+                await warm_up(client, paths, seconds=args.warmup, concurrency=args.concurrency)
+                res = await drive(
+                    client,
+                    name,
+                    paths,
+                    duration=args.duration,
+                    concurrency=args.concurrency,
+                    max_requests=args.max_requests,
+                    server=server,
+                    target=target,
+                )
+                results.append(res)
+                print(
+                    f"  {name}: {res.requests} requests, {res.rps:.0f} req/s, p95 {res.p95:.1f} ms, "
+                    f"{res.errors} errors",
+                    flush=True,
+                )
+                for sample in res.error_samples[:3]:
+                    print(f"    error: {sample}")
+        return server.log_tail(2000)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -610,6 +632,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-query-bench", action="store_true", help="skip the in-process query-level benchmark")
     p.add_argument(
         "--query-rounds", type=int, default=5, help="rounds over the queries in-process (default 5)"
+    )
+    p.add_argument(
+        "--page-cache",
+        choices=["off", "on", "both"],
+        default="both",
+        help="measure with the anonymous page cache off (every request renders), on, or both (default)",
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails or any request errs")
     args = p.parse_args(argv)

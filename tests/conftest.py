@@ -108,6 +108,8 @@ class DatabaseFactory:
             var_dir=var_dir,
             secret_key="test-secret-key-not-for-production",
             jobs_in_process=True,
+            # Tests change data and look again at once; the page cache has its own tests.
+            page_cache_seconds=0,
         )
 
     async def cleanup(self) -> None:

@@ -25,6 +25,7 @@ from council.core.db import Database
 from council.core.jobs import JobRunner
 from council.core.settings import Settings, get_settings
 from web import i18n
+from web.cache import PageCache, page_cache_middleware
 from web.controllers import route_handlers
 from web.deps import provide_db_session, provide_viewer, session_middleware
 from web.errors import exception_handlers
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
+        app.state.page_cache = PageCache(ttl=settings.page_cache_seconds)
         db = Database(settings)
         app.state.db = db
         app.state.settings = settings
@@ -124,7 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if db is not None:
             await db.dispose()
 
-    env = make_environment()
+    env = make_environment(auto_reload=settings.debug)
     env.globals["municipality_name"] = settings.municipality_name
     template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(env))
 
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             backend="gzip", minimum_size=1024, gzip_compress_level=6, exclude_opt_key="skip_compression"
         ),
         middleware=[
+            DefineMiddleware(page_cache_middleware),
             DefineMiddleware(locale_middleware),
             DefineMiddleware(session_middleware),  # settles request.state viewer (council.accounts)
         ],

@@ -28,13 +28,15 @@ def _snippet(text: str | None) -> Markup:
     return escape(text).replace("\x02", Markup("<mark>")).replace("\x03", Markup("</mark>"))
 
 
-def make_environment() -> Environment:
+def make_environment(*, auto_reload: bool = False) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=select_autoescape(["html", "xml", "j2"], default_for_string=True, default=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Checking template files for changes on every render costs a stat() per template.
+        auto_reload=auto_reload,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
 
     municipality_name: str = "Hennef (Sieg)"
 
+    #: Anonymous visitors get whole public pages from a per-process cache this many seconds old at
+    #: most (0 switches it off). Signed-in users always get fresh pages.
+    page_cache_seconds: float = 10.0
+
     #: Largest accepted upload in bytes (default 50 MB).
     max_upload_bytes: int = 50 * 1024 * 1024
 

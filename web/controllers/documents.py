@@ -212,7 +212,7 @@ def _not_modified(request: Request[Any, Any, Any], etag: str, modified: datetime
 # --- routes: the document page and the file ------------------------------------------------------
 
 
-@get("/dokumente/{file_id:int}", name="document")
+@get("/dokumente/{file_id:int}", name="document", opt={"page_cache": True})
 async def document_page(
     request: Request[Any, Any, Any], file_id: int, db_session: AsyncSession, viewer: Viewer
 ) -> Template:

@@ -64,7 +64,7 @@ async def meeting_ics(
     return _ics_response(cal.to_ical(), f"sitzung-{meeting.id}.ics")
 
 
-@get("/feeds/sitzungen.ics", name="feed_meetings_ics", cache=False)
+@get("/feeds/sitzungen.ics", name="feed_meetings_ics", cache=False, opt={"page_cache": True})
 async def meetings_ics(
     request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer
 ) -> Response[bytes]:
@@ -77,7 +77,7 @@ async def meetings_ics(
     return _ics_response(cal.to_ical(), "sitzungen.ics")
 
 
-@get("/feeds/gremien/{key:str}", name="feed_organization_ics", cache=False)
+@get("/feeds/gremien/{key:str}", name="feed_organization_ics", cache=False, opt={"page_cache": True})
 async def organization_ics(
     request: Request[Any, Any, Any], key: str, db_session: AsyncSession, viewer: Viewer
 ) -> Response[bytes]:
@@ -137,7 +137,7 @@ def _feed_title(request: Request[Any, Any, Any]) -> str:
     return f"{title} – {request.app.state.settings.municipality_name}"
 
 
-@get("/feeds/vorlagen.rss", name="feed_papers_rss", cache=False)
+@get("/feeds/vorlagen.rss", name="feed_papers_rss", cache=False, opt={"page_cache": True})
 async def papers_rss(
     request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer
 ) -> Response[bytes]:
@@ -175,7 +175,7 @@ async def papers_rss(
     )
 
 
-@get("/feeds/vorlagen.atom", name="feed_papers_atom", cache=False)
+@get("/feeds/vorlagen.atom", name="feed_papers_atom", cache=False, opt={"page_cache": True})
 async def papers_atom(
     request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer
 ) -> Response[bytes]:

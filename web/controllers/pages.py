@@ -150,7 +150,7 @@ def _today() -> date:
 # --- home ---------------------------------------------------------------------------------------
 
 
-@get("/", name="home", cache=False)
+@get("/", name="home", cache=False, opt={"page_cache": True})
 async def home(request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer) -> Template:
     body = await queries.get_body(db_session)
     live_ids = await live_meeting_ids(db_session)
@@ -180,7 +180,7 @@ def _shift_month(year: int, month: int, delta: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
-@get("/kalender", name="calendar", cache=False)
+@get("/kalender", name="calendar", cache=False, opt={"page_cache": True})
 async def calendar_page(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -247,7 +247,7 @@ def _weekday_names() -> list[tuple[str, str]]:
 WHEN_VALUES = {"kommende": "future", "vergangene": "past"}
 
 
-@get("/sitzungen", name="meetings", cache=False)
+@get("/sitzungen", name="meetings", cache=False, opt={"page_cache": True})
 async def meetings_list(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -293,7 +293,7 @@ async def meetings_list(
     )
 
 
-@get("/sitzungen/{key:str}", name="meeting", cache=False)
+@get("/sitzungen/{key:str}", name="meeting", cache=False, opt={"page_cache": True})
 async def meeting_page(
     request: Request[Any, Any, Any], key: str, db_session: AsyncSession, viewer: Viewer
 ) -> Template | Response[bytes]:
@@ -343,7 +343,7 @@ async def meeting_page(
 # --- papers -------------------------------------------------------------------------------------
 
 
-@get("/vorlagen", name="papers", cache=False)
+@get("/vorlagen", name="papers", cache=False, opt={"page_cache": True})
 async def papers_list(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -382,7 +382,7 @@ async def papers_list(
     )
 
 
-@get("/vorlagen/{paper_id:int}", name="paper", cache=False)
+@get("/vorlagen/{paper_id:int}", name="paper", cache=False, opt={"page_cache": True})
 async def paper_page(paper_id: int, db_session: AsyncSession, viewer: Viewer) -> Template:
     detail = await queries.paper_detail(db_session, viewer, check_id(paper_id))
     if detail is None:
@@ -406,7 +406,7 @@ def _group_titles() -> dict[str, str]:
     }
 
 
-@get("/gremien", name="organizations", cache=False)
+@get("/gremien", name="organizations", cache=False, opt={"page_cache": True})
 async def organizations_list(db_session: AsyncSession) -> Template:
     groups = await queries.list_organizations(db_session)
     titles = _group_titles()
@@ -419,7 +419,7 @@ async def organizations_list(db_session: AsyncSession) -> Template:
     )
 
 
-@get("/gremien/{organization_id:int}", name="organization", cache=False)
+@get("/gremien/{organization_id:int}", name="organization", cache=False, opt={"page_cache": True})
 async def organization_page(organization_id: int, db_session: AsyncSession, viewer: Viewer) -> Template:
     org = await queries.get_organization(db_session, check_id(organization_id))
     if org is None:
@@ -445,7 +445,7 @@ async def organization_page(organization_id: int, db_session: AsyncSession, view
 # --- persons ------------------------------------------------------------------------------------
 
 
-@get("/personen", name="persons", cache=False)
+@get("/personen", name="persons", cache=False, opt={"page_cache": True})
 async def persons_list(
     request: Request[Any, Any, Any], db_session: AsyncSession, fraktion: str | None = None
 ) -> Template:
@@ -469,7 +469,7 @@ async def persons_list(
     )
 
 
-@get("/personen/{person_id:int}", name="person", cache=False)
+@get("/personen/{person_id:int}", name="person", cache=False, opt={"page_cache": True})
 async def person_page(person_id: int, db_session: AsyncSession, viewer: Viewer) -> Template:
     person = await queries.get_person(db_session, check_id(person_id))
     if person is None:

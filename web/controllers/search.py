@@ -57,7 +57,7 @@ def _parse_typ(value: str | None) -> str | None:
     return value or None
 
 
-@get("/suche", name="search", cache=False)
+@get("/suche", name="search", cache=False, opt={"page_cache": True})
 async def search_page(request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer) -> Template:
     params = request.query_params
     q = clean_text(params.get("q") or "").strip()[:MAX_QUERY_CHARS]
