@@ -22,6 +22,15 @@ class EventKind(enum.StrEnum):
     SPEAKER_ENDED = "speaker.ended"
     VOTE_OPENED = "vote.opened"
     VOTE_CLOSED = "vote.closed"
+    VOTE_ANNULLED = "vote.annulled"
+    #: A person entered / left the meeting room (attendance; person_id set).
+    ATTENDANCE_JOINED = "attendance.joined"
+    ATTENDANCE_LEFT = "attendance.left"
+    #: A member declared a conflict of interest (Befangenheit) for an agenda item (person_id, agenda_item_id).
+    CONFLICT_DECLARED = "conflict.declared"
+    CONFLICT_WITHDRAWN = "conflict.withdrawn"
+    #: The list of speakers of an agenda item changed (request, order, withdraw); payload has the list.
+    SPEAKERS_CHANGED = "speakers.changed"
 
 
 class TimelineEvent(Base):

@@ -5,6 +5,7 @@ Output rules (OParl 1.1, chapter "Datenmodell"/"Objekte"):
 * optional fields that have no value are left out (never ``null``, ``""`` or ``[]``); required lists are
   ``[]`` when empty (``Body.legislativeTerm``);
 * dates are ``yyyy-mm-dd``, date-times ISO 8601 with the offset of Europe/Berlin, to the second;
+* embedded File copies leave out ``text`` (it is on the standalone File and in the files list);
 * embedded copies leave out the back-reference to the object that embeds them (an AgendaItem inside a
   Meeting has no ``meeting``; a Consultation inside a Paper no ``paper``; a Membership inside a Person no
   ``person``; a LegislativeTerm inside a Body no ``body``; a File inside anything no
@@ -20,7 +21,7 @@ Relationships the functions read must be loaded eagerly (see ``council.oparl.lis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -414,7 +415,9 @@ def file(record: File, u: Urls, *, embedded: bool = False, refs: FileRefs | None
     if record.storage_key and record.size is not None:
         out["size"] = int(record.size)
     _put(out, "sha512Checksum", record.sha512)
-    if record.text_state == "done":
+    if not embedded and record.text_state == "done":
+        # Only the standalone copy (and the files list) carries the extracted text: embedded copies would
+        # multiply it into every meeting and paper page (OParl: embedded objects may be abridged).
         _put(out, "text", record.text)
     out["accessUrl"] = u.file_access(record.id)
     out["downloadUrl"] = u.file_download(record.id)
@@ -441,7 +444,13 @@ def _one_file(out: dict[str, Any], key: str, record: File | None, u: Urls) -> No
 # --- meetings, agenda items, papers, consultations --------------------------------------------------
 
 
-def meeting(record: Meeting, u: Urls, *, internal: bool = True) -> dict[str, Any]:
+def meeting(
+    record: Meeting,
+    u: Urls,
+    *,
+    internal: bool = True,
+    first_consultation: Mapping[int, int] | None = None,
+) -> dict[str, Any]:
     out = _head(record, "meeting", u)
     _put(out, "name", record.name)
     _put(out, "meetingState", record.meeting_state)
@@ -461,7 +470,7 @@ def meeting(record: Meeting, u: Urls, *, internal: bool = True) -> dict[str, Any
             out,
             "agendaItem",
             [
-                agenda_item(i, u, embedded=True, meeting=record)
+                agenda_item(i, u, embedded=True, meeting=record, first_consultation=first_consultation)
                 for i in record.agenda_items
                 if item_ok(i, record)
             ],
@@ -478,7 +487,11 @@ def agenda_item(
     embedded: bool = False,
     meeting: Meeting | None = None,
     internal: bool = True,
+    first_consultation: Mapping[int, int] | None = None,
 ) -> dict[str, Any]:
+    """``first_consultation``: agenda item id → id of its first visible consultation, computed for a whole
+    page at once (``council.oparl.lists.first_consultations``); without it ``record.consultations`` (and
+    their papers) must be loaded."""
     out = _head(record, "agenda-item", u)
     if not embedded:
         out["meeting"] = u.obj("meeting", record.meeting_id)
@@ -486,9 +499,13 @@ def agenda_item(
     out["order"] = int(record.order or 0)
     _put(out, "name", record.name)
     out["public"] = bool(record.public)
-    consultation_ids = sorted(c.id for c in record.consultations if alive(c) and paper_ok(c.paper))
-    if consultation_ids:
-        out["consultation"] = u.obj("consultation", consultation_ids[0])
+    if first_consultation is not None:
+        if record.id in first_consultation:
+            out["consultation"] = u.obj("consultation", first_consultation[record.id])
+    else:
+        consultation_ids = sorted(c.id for c in record.consultations if alive(c) and paper_ok(c.paper))
+        if consultation_ids:
+            out["consultation"] = u.obj("consultation", consultation_ids[0])
     _put(out, "result", record.result)
     _put(out, "resolutionText", record.resolution_text)
     if internal:
@@ -560,6 +577,7 @@ def serialize(
     internal: bool = True,
     file_refs: dict[int, FileRefs] | None = None,
     location_refs: dict[int, LocationRefs] | None = None,
+    first_consultation: Mapping[int, int] | None = None,
 ) -> dict[str, Any]:
     """The standalone copy of ``record`` (of URL segment ``kind``), or its deleted stub."""
     if record.deleted:
@@ -575,9 +593,9 @@ def serialize(
     if kind == "membership":
         return membership(record, u)
     if kind == "meeting":
-        return meeting(record, u, internal=internal)
+        return meeting(record, u, internal=internal, first_consultation=first_consultation)
     if kind == "agenda-item":
-        return agenda_item(record, u, internal=internal)
+        return agenda_item(record, u, internal=internal, first_consultation=first_consultation)
     if kind == "paper":
         return paper(record, u, internal=internal)
     if kind == "consultation":

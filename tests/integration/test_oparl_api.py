@@ -13,6 +13,8 @@ from sqlalchemy import update
 from council.documents.store import FileStore
 from council.live.models import TimelineEvent
 from council.records.models import (
+    AgendaItem,
+    Consultation,
     File,
     Meeting,
     Membership,
@@ -447,21 +449,47 @@ async def test_paging_links_and_filters(client: Any, world: Any, session: Any) -
     first = (await client.get(f"{url}?limit=4")).json()
     total = first["pagination"]["totalElements"]
     assert first["pagination"]["totalPages"] == -(-total // 4)
+    assert first["pagination"]["currentPage"] == 1 and "prev" not in first["links"]
+    assert first["links"]["last"].endswith(f"page={first['pagination']['totalPages']}")
+
+    def get(link: str) -> Any:
+        return client.get(link.removeprefix("http://127.0.0.1:8000"))
+
     ids: list[str] = []
     page = first
-    pages = 0
+    chain = []
     while True:
-        pages += 1
+        chain.append(page)
         ids += [m["id"] for m in page["data"]]
-        assert "limit=4" in page["links"]["self"]
+        assert "limit=4" in page["links"]["self"] and "limit=4" in page["links"]["first"]
+        assert len(page["data"]) <= 4 and page["data"]
         if "next" not in page["links"]:
-            assert page["pagination"]["currentPage"] == page["pagination"]["totalPages"]
             break
-        page = (await client.get(page["links"]["next"].removeprefix("http://127.0.0.1:8000"))).json()
-        assert "prev" in page["links"]
-    assert pages == first["pagination"]["totalPages"]
+        assert "after=" in page["links"]["next"]  # keyset links: no OFFSET, no count
+        page = (await get(page["links"]["next"])).json()
+        assert "prev" in page["links"] and "before=" in page["links"]["prev"]
+        assert page["pagination"] == {"elementsPerPage": 4}
+    assert len(chain) == first["pagination"]["totalPages"]
     assert len(ids) == len(set(ids)) == total
     assert ids == sorted(ids, key=lambda u: int(u.rsplit("/", 1)[1]))  # stable order by id
+    # back again through prev: the same pages (full ones), then the first page has no prev
+    page = chain[-1]
+    back: list[str] = [m["id"] for m in page["data"]]
+    while "prev" in page["links"]:
+        page = (await get(page["links"]["prev"])).json()
+        assert len(page["data"]) == 4 and "next" in page["links"]
+        back = [m["id"] for m in page["data"]] + back
+    assert back == ids
+    # self links answer the same page; numbered pages still work and continue with keyset links
+    again = (await get(chain[1]["links"]["self"])).json()
+    assert again["data"] == chain[1]["data"]
+    numbered = (await client.get(f"{url}?limit=4&page=2")).json()
+    assert numbered["data"] == chain[1]["data"] and numbered["pagination"]["currentPage"] == 2
+    assert (await get(numbered["links"]["next"])).json()["data"] == chain[2]["data"]
+    last = (await get(first["links"]["last"])).json()
+    assert last["data"] == chain[-1]["data"] and "next" not in last["links"]
+    beyond = (await client.get(f"{url}?limit=4&after={ids[-1].rsplit('/', 1)[1]}")).json()
+    assert beyond["data"] == [] and "next" not in beyond["links"]
     # limit is a hint: clamped
     big = (await client.get(f"{url}?limit=5000")).json()
     assert big["pagination"]["elementsPerPage"] == 1000
@@ -505,6 +533,12 @@ async def test_paging_links_and_filters(client: Any, world: Any, session: Any) -
         "page=0",
         "page=x",
         "page=99999999999",
+        "after=-1",
+        "after=x",
+        "before=-1",
+        "after=99999999999",
+        "page=2&after=3",
+        "after=3&before=9",
         "omit_internal=vielleicht",
     ],
 )
@@ -571,3 +605,60 @@ async def test_cookie_of_a_councillor_does_not_widen_the_api(client: Any, world:
     town, _ = world
     r = await client.get(f"/oparl/v1/meeting/{town.secret_meeting.id}", cookies={"rathaus_session": "forged"})
     assert r.status_code == 404
+
+
+async def _more_records(session: Any, town: Town, n: int) -> None:
+    """``n`` public papers (main file, auxiliary file, consultation in a public meeting with an agenda
+    item of its own), so that a page holds enough objects for an N+1 pattern to show."""
+    assert town.past_meeting is not None
+    for i in range(n):
+        main = File(body_id=town.body.id, name=f"Vorlage {i}", file_name=f"v{i}.pdf", public=True,
+                    text=f"Text {i}", text_state="done")  # fmt: skip
+        aux = File(body_id=town.body.id, name=f"Anlage {i}", file_name=f"a{i}.pdf", public=True)
+        paper = Paper(body_id=town.body.id, name=f"Vorlage {i}", public=True, main_file=main,
+                      auxiliary_files=[aux])  # fmt: skip
+        item = AgendaItem(meeting_id=town.past_meeting.id, number=f"X{i}", order=100 + i,
+                          name=f"TOP {i}", public=True, auxiliary_files=[aux])  # fmt: skip
+        session.add_all([main, aux, paper, item])
+        session.add(Consultation(paper=paper, agenda_item=item, meeting_id=town.past_meeting.id,
+                                 organizations=[town.committee]))  # fmt: skip
+    await session.commit()
+
+
+async def test_queries_per_list_page_are_bounded(client: Any, app: Any, world: Any, session: Any) -> None:
+    """The number of SQL statements for a list page does not grow with the page size (no N+1): every
+    list, a page of 2 against a page of 1000, on the first page and on a keyset page."""
+    from sqlalchemy import event
+
+    town, _ = world
+    await _more_records(session, town, 30)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for segment in (
+            "papers", "meetings", "agenda-items", "consultations", "files", "persons", "organizations",
+            "memberships", "locations", "legislative-terms",
+        ):  # fmt: skip
+            url = f"/oparl/v1/body/{town.body.id}/{segment}"
+            counts = {}
+            for limit in (2, 1000):
+                statements.clear()
+                doc = (await client.get(f"{url}?limit={limit}")).json()
+                counts[("first", limit)] = len(statements)
+                if limit == 1000 and segment in ("papers", "files", "agenda-items", "consultations"):
+                    assert len(doc["data"]) >= 30, segment
+                statements.clear()
+                doc = (await client.get(f"{url}?limit={limit}&after=1")).json()
+                counts[("after", limit)] = len(statements)
+            # A few more on the big page at most: selectinload skips a many-to-one relationship when no
+            # row of the small page has one. One query per object (N+1) would add 28 and more.
+            assert counts[("first", 1000)] <= counts[("first", 2)] + 3, (segment, counts)
+            assert counts[("after", 1000)] <= counts[("after", 2)] + 3, (segment, counts)
+            assert max(counts.values()) <= 24, (segment, counts)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

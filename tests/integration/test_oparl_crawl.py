@@ -44,7 +44,8 @@ EMBEDDED_BACKREFS: dict[str, set[str]] = {
     "Consultation": {"paper"},
     "Membership": {"person"},
     "LegislativeTerm": {"body"},
-    "File": {"meeting", "agendaItem", "paper"},
+    # ``text`` only on the standalone File and in the files list (docs/oparl.md)
+    "File": {"meeting", "agendaItem", "paper", "text"},
     "Location": {"bodies", "organizations", "persons", "meetings", "papers"},
 }
 URL_KIND = {
@@ -265,10 +266,16 @@ async def crawl(client: Any, checker: OParlChecker, *, fetch_files: bool = True)
         if "data" in doc and "pagination" in doc:
             links = doc["links"]
             pag = doc["pagination"]
-            if pag["currentPage"] < pag["totalPages"] and "next" not in links:
-                result.problems.append(f"{url}: no next link before the last page")
-            if pag["currentPage"] >= pag["totalPages"] and "next" in links:
-                result.problems.append(f"{url}: next link on the last page")
+            # keyset pages (``after``/``before``) have no count; numbered ones and the first page do
+            if "totalPages" in pag:
+                if pag["currentPage"] < pag["totalPages"] and "next" not in links:
+                    result.problems.append(f"{url}: no next link before the last page")
+                if pag["currentPage"] >= pag["totalPages"] and "next" in links:
+                    result.problems.append(f"{url}: next link on the last page")
+            if "next" in links and not doc["data"]:
+                result.problems.append(f"{url}: empty page with a next link")
+            if "self" not in links or "first" not in links:
+                result.problems.append(f"{url}: no self or first link")
             for item in doc["data"]:
                 if "rathaus:" in str(doc.get("type", "")):
                     continue

@@ -34,6 +34,7 @@ from council.oparl.lists import (
     body_scope,
     file_refs,
     first_body_id,
+    first_consultations,
     list_page,
     load_object,
     location_refs,
@@ -144,24 +145,28 @@ async def _list_response(
     page = await list_page(db_session, kind, scope, params)
     u = _urls(request)
     payload = await _render_page(db_session, kind, page, u, internal=not params.omit_internal)
-    last = page.total_pages
-    links: dict[str, str] = {"first": params.link(url, 1)}
-    if 1 < page.page <= last + 1:
-        links["prev"] = params.link(url, min(page.page - 1, last))
-    if page.page < last:
-        links["next"] = params.link(url, page.page + 1)
-    links["last"] = params.link(url, last)
-    links["self"] = params.link(url, page.page)
-    body = {
-        "data": payload,
-        "pagination": {
+    # Links: ``next``/``prev`` are keyset links (``after``/``before`` an id: no OFFSET, no count), also
+    # from numbered pages; ``last`` (numbered) only where the count is known (first and numbered pages).
+    links: dict[str, str] = {"first": params.link(url)}
+    if page.has_prev:
+        if page.first_id is not None:
+            links["prev"] = params.link(url, before=page.first_id)
+        elif page.page is not None:  # a numbered page past the end
+            links["prev"] = params.link(url, min(page.page - 1, page.total_pages or 1))
+    if page.has_next and page.last_id is not None:
+        links["next"] = params.link(url, after=page.last_id)
+    if page.total_pages is not None:
+        links["last"] = params.link(url, page.total_pages)
+    links["self"] = params.self_link(url)
+    pagination: dict[str, int] = {"elementsPerPage": page.limit}
+    if page.total is not None and page.page is not None:
+        pagination = {
             "totalElements": page.total,
             "elementsPerPage": page.limit,
             "currentPage": page.page,
-            "totalPages": last,
-        },
-        "links": links,
-    }
+            "totalPages": page.total_pages or 1,
+        }
+    body = {"data": payload, "pagination": pagination, "links": links}
     return json_response(request, body, page.last_modified)
 
 
@@ -178,13 +183,26 @@ async def render_objects(
     live_ids = [f.record.id for f in found if not f.deleted]
     frefs = await file_refs(session, live_ids) if kind == "file" else None
     lrefs = await location_refs(session, live_ids) if kind == "location" else None
+    consultations = None
+    if kind == "meeting" and internal:
+        consultations = await first_consultations(session, meeting_ids=live_ids)
+    elif kind == "agenda-item":
+        consultations = await first_consultations(session, item_ids=live_ids)
     out = []
     for f in found:
         if f.deleted:
             out.append(ser.deleted_stub(f.record, kind, u))
         else:
             out.append(
-                ser.serialize(kind, f.record, u, internal=internal, file_refs=frefs, location_refs=lrefs)
+                ser.serialize(
+                    kind,
+                    f.record,
+                    u,
+                    internal=internal,
+                    file_refs=frefs,
+                    location_refs=lrefs,
+                    first_consultation=consultations if consultations is not None else {},
+                )
             )
     return out
 
@@ -206,7 +224,11 @@ async def oparl_body_list(
     if found is None or found.deleted:
         raise NotFoundException()
     kind = ser.BODY_LISTS[segment][1]
-    scope = body_scope(kind, record_id, await first_body_id(db_session))
+    first = await first_body_id(db_session)
+
+    def scope(correlated: bool) -> Any:
+        return body_scope(kind, record_id, first, correlated=correlated)
+
     return await _list_response(
         request, db_session, kind, scope, _urls(request).body_list(record_id, segment)
     )
@@ -223,7 +245,11 @@ async def oparl_organization_list(
         raise NotFoundException()
     kind = ser.ORGANIZATION_LISTS[segment][1]
     url = _urls(request).organization_list(record_id, segment)
-    return await _list_response(request, db_session, kind, organization_scope(kind, record_id), url)
+
+    def scope(correlated: bool) -> Any:
+        return organization_scope(kind, record_id, correlated=correlated)
+
+    return await _list_response(request, db_session, kind, scope, url)
 
 
 def _object_handler(kind: str) -> Any:
