@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.live.models import EventKind, TimelineEvent
@@ -64,6 +64,11 @@ async def conflicted_person_ids(session: AsyncSession, meeting_id: int, agenda_i
     return out
 
 
+def _organization_ids(meeting_id: int) -> Select[tuple[int]]:
+    mo = meeting_organization.c
+    return select(mo.organization_id).where(mo.meeting_id == meeting_id)
+
+
 def _meeting_day(meeting: Meeting) -> date:
     from zoneinfo import ZoneInfo
 
@@ -75,7 +80,7 @@ def _meeting_day(meeting: Meeting) -> date:
 async def voting_member_ids(session: AsyncSession, meeting: Meeting) -> set[int]:
     """Persons with voting right in (one of) the meeting's organizations on the meeting day."""
     day = _meeting_day(meeting)
-    org_ids = select(meeting_organization.c.organization_id).where(meeting_organization.c.meeting_id == meeting.id)
+    org_ids = _organization_ids(meeting.id)
     rows = (
         await session.execute(
             select(Membership).where(
@@ -91,7 +96,7 @@ async def voting_member_ids(session: AsyncSession, meeting: Meeting) -> set[int]
 async def member_ids(session: AsyncSession, meeting: Meeting) -> set[int]:
     """All current members (with or without voting right) of the meeting's organizations."""
     day = _meeting_day(meeting)
-    org_ids = select(meeting_organization.c.organization_id).where(meeting_organization.c.meeting_id == meeting.id)
+    org_ids = _organization_ids(meeting.id)
     rows = (
         await session.execute(
             select(Membership).where(Membership.organization_id.in_(org_ids), Membership.deleted.is_(False))
