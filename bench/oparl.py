@@ -7,8 +7,9 @@ Per database it prepares (or reuses) the demo like ``bench.pages`` (same cache u
 ``uvicorn web.asgi:app`` as a separate process, then
 
 * ``/healthz`` — the baseline in the same run (framework + transport + client), first and at the end;
-* list pages — ``/oparl/v1/body/{id}/{papers,meetings,agenda-items,files,persons,...}?page=N`` spread over
-  every page of each list (first, middle, last pages alike). Target: **p95 < 50 ms**;
+* list pages — ``/oparl/v1/body/{id}/{papers,meetings,agenda-items,files,persons,...}?after=<id>`` (the
+  keyset pages ``links.next`` leads to) spread over the whole id range of each list, first page included.
+  Target: **p95 < 50 ms**;
 * single objects — ``/oparl/v1/paper/{id}`` and ``/oparl/v1/meeting/{id}``;
 * the **full crawl** — what an OParl client does: System → bodies → every list of the body, page by page
   following ``links.next`` (lists crawled side by side, ``--crawl-concurrency``), counting objects
@@ -118,7 +119,11 @@ async def crawl(base_url: str, concurrency: int, limit: int | None) -> dict[str,
 
 
 async def _list_paths(base_url: str, per_list: int) -> tuple[list[str], list[str]]:
-    """List page paths spread over all pages of every list, and a sample of object paths."""
+    """List page paths spread over the whole id range of every list, and a sample of object paths.
+
+    The pages are the ones a client following ``links.next`` gets: keyset pages ``?after=<id>``. Any id
+    is a valid cursor (the page holds the elements after it), so the cursors are spread evenly from 0 to
+    the largest id of the list (the last element of the ``last`` page); the first page is one of them."""
     paths: list[str] = []
     objects: list[str] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
@@ -128,11 +133,18 @@ async def _list_paths(base_url: str, per_list: int) -> tuple[list[str], list[str
             for segment in LISTS:
                 url = f"/oparl/v1/body/{body_id}/{segment}"
                 first = await _get_json(client, url)
-                total_pages = first["pagination"]["totalPages"]
-                step = max(1, total_pages // per_list)
-                paths += [url if n == 1 else f"{url}?page={n}" for n in range(1, total_pages + 1, step)][
-                    :per_list
-                ]
+                last = (
+                    first if "last" not in first["links"] else await _get_json(client, first["links"]["last"])
+                )
+                if not last["data"]:
+                    paths.append(url)
+                    continue
+                low = int(first["data"][0]["id"].rsplit("/", 1)[1])
+                high = int(last["data"][-1]["id"].rsplit("/", 1)[1])
+                pages = max(1, min(per_list, first["pagination"].get("totalPages", 1)))
+                paths.append(url)
+                for n in range(1, pages):
+                    paths.append(f"{url}?after={low + (high - low) * n // pages}")
                 if segment in ("papers", "meetings"):
                     objects += [o["id"].split("/oparl/", 1)[1] for o in first["data"][:50]]
     return paths, ["/oparl/" + o for o in objects]

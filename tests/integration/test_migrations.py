@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from council.core.db import Database
 from council.core.migrate import include_object, upgrade
-from council.core.models import metadata
+from web.models import metadata
 from council.core.settings import Settings
 from tests.conftest import BACKEND, _pg_admin, _pg_url
 

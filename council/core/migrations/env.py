@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from council.core.db import make_engine
 from council.core.migrate import include_object
-from council.core.models import metadata
+from council.core.models import metadata  # web.models imports the other rooms first
 from council.core.settings import Settings
 
 config = context.config

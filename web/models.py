@@ -1,0 +1,8 @@
+"""Every table of every room, for the composition root: migrations (autogenerate), the test suite and
+tools that need the whole schema import this module. ``council`` cannot import ``votes`` (imports flow
+one way), so the full metadata is assembled here.
+"""
+
+from council.core.models import metadata
+
+__all__ = ["metadata"]
