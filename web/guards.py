@@ -2,7 +2,8 @@
 
 ``require_login``: anonymous visitors are sent to ``/anmelden?next=…`` (303; htmx requests get a 401
 with ``HX-Redirect``). ``require_staff``: signed-in non-staff get 403. ``require_role("chair", …)``
-builds a guard for any of the given roles (staff always pass).
+builds a guard for any of the given roles (staff always pass). ``require_admin``: the role ``admin``
+itself (account management).
 
     @get("/verwaltung", guards=[require_staff])
 """
@@ -68,6 +69,13 @@ def require_role(*roles: str) -> Guard:
             )
 
     return guard
+
+
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Only accounts with the role ``admin`` (a clerk is staff but manages no accounts)."""
+    require_login(connection, handler)
+    if "admin" not in viewer_from_connection(connection).roles:
+        raise PermissionDeniedException(detail=i18n.gettext("Dieser Bereich ist der Administration vorbehalten."))
 
 
 def login_required_handler(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]:

@@ -4,5 +4,6 @@ one way), so the full metadata is assembled here.
 """
 
 from council.core.models import metadata
+from votes import models as _votes  # noqa: F401
 
 __all__ = ["metadata"]

@@ -6,6 +6,14 @@ list of role names (see ``ROLES``).
 
 ``web_session``: one row per signed-in browser. The primary key is the SHA-256 (hex) of the random
 session token that only the browser's cookie holds; a database leak does not hand out sessions.
+
+``account_totp``: the optional second factor (TOTP, RFC 6238) of an account: its secret, encrypted
+(``council.accounts.totp``), whether enrolment was confirmed, the last time step used (a code is
+accepted once) and the failed attempts in a row. ``account_recovery_code``: one-time recovery codes
+(SHA-256 of high-entropy random codes). ``login_challenge``: the short-lived, server-side state between
+a correct password and the second factor (keyed by the SHA-256 of the token in its cookie).
+
+``account_audit``: who did what to which account, when (append-only; names are kept as they were).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from council.core.base import Base, Record
@@ -65,3 +73,69 @@ class WebSession(Base):
     expires: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
 
     account: Mapped[Account] = relationship(back_populates="sessions")
+
+
+class AccountTotp(Base):
+    """The TOTP second factor of an account (at most one; ``confirmed`` once enrolment succeeded)."""
+
+    __tablename__ = "account_totp"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    #: ``v1:`` + base64url(nonce ‖ AES-GCM ciphertext) of the base32 secret; never shown after enrolment.
+    secret_encrypted: Mapped[str] = mapped_column(String(500), nullable=False)
+    confirmed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The 30-second time step of the last accepted code: later codes must be of a later step.
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    #: Wrong codes in a row (not reset by a correct password): the account locks after a few.
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code for the second factor (only its SHA-256 is stored)."""
+
+    __tablename__ = "account_recovery_code"
+    __table_args__ = (UniqueConstraint("account_id", "code_hash", name="uq_account_recovery_code_account_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginChallenge(Base):
+    """Password accepted, second factor outstanding (short TTL, a few attempts)."""
+
+    __tablename__ = "login_challenge"
+
+    #: SHA-256 hex of the token in the browser's challenge cookie.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    next_path: Mapped[str] = mapped_column(String(2000), nullable=False, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class AccountAudit(Base):
+    """One administrative or security-relevant change to an account. Rows are never changed."""
+
+    __tablename__ = "account_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    #: Who did it (None: the system or the command line); the name as it was then.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
+    actor_name: Mapped[str] = mapped_column(String(150), nullable=False, default="")
+    #: The account it was done to; the username as it was then.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
+    account_name: Mapped[str] = mapped_column(String(150), nullable=False, default="")
+    #: e.g. ``account.created``, ``roles.changed``, ``account.disabled``, ``totp.enabled``.
+    action: Mapped[str] = mapped_column(String(50), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)

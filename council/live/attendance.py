@@ -116,7 +116,9 @@ class Quorum:
         return self.present_voting >= self.required
 
 
-async def quorum(session: AsyncSession, meeting_id: int) -> Quorum:
+async def quorum(session: AsyncSession, meeting_id: int, *, present: set[int] | None = None) -> Quorum:
+    """``present``: evaluate for this set of present persons instead of the timeline's (the console
+    computes the quorum an attendance event is about to create)."""
     from sqlalchemy.orm import selectinload
 
     meeting = (
@@ -126,5 +128,6 @@ async def quorum(session: AsyncSession, meeting_id: int) -> Quorum:
     ).scalar_one()
     voters = await voting_member_ids(session, meeting)
     statutory = sum(o.statutory_members or 0 for o in meeting.organizations) or len(voters)
-    present = await present_person_ids(session, meeting_id)
+    if present is None:
+        present = await present_person_ids(session, meeting_id)
     return Quorum(statutory=statutory, present_voting=len(present & voters), required=statutory // 2 + 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,13 @@ class LiveState:
     speaker_person_id: int | None = None
     speaker_consent: bool | None = None
     last_event_id: int | None = None
+    # --- the console (attendance, speakers) ---
+    #: Who is in the room (attendance events).
+    present_person_ids: set[int] = field(default_factory=set)
+    speaker_name: str | None = None
+    #: Quorum numbers (statutory, present_voting, required, reached): carried by attendance events and
+    #: recomputed by ``live_state`` from the memberships; None before anyone was marked present.
+    quorum: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +37,10 @@ class LiveState:
             "speaker_person_id": self.speaker_person_id,
             "speaker_consent": self.speaker_consent,
             "last_event_id": self.last_event_id,
+            "present_count": len(self.present_person_ids),
+            "present_person_ids": sorted(self.present_person_ids),
+            "speaker_name": self.speaker_name,
+            "quorum": self.quorum,
         }
 
 
@@ -44,22 +55,37 @@ def fold(state: LiveState, event: TimelineEvent | dict[str, Any]) -> LiveState:
         state.agenda_item_id = None
         state.speaker_person_id = None
         state.speaker_consent = None
+        state.speaker_name = None
     elif kind == EventKind.AGENDA_ITEM_STARTED:
         state.agenda_item_id = get("agenda_item_id")
         state.speaker_person_id = None
         state.speaker_consent = None
+        state.speaker_name = None
     elif kind == EventKind.AGENDA_ITEM_ENDED:
         if state.agenda_item_id == get("agenda_item_id"):
             state.agenda_item_id = None
         state.speaker_person_id = None
         state.speaker_consent = None
+        state.speaker_name = None
     elif kind == EventKind.SPEAKER_STARTED:
         state.speaker_person_id = get("person_id")
         state.speaker_consent = get("consent")
+        state.speaker_name = (get("payload") or {}).get("name")
     elif kind == EventKind.SPEAKER_ENDED:
         if state.speaker_person_id == get("person_id"):
             state.speaker_person_id = None
             state.speaker_consent = None
+            state.speaker_name = None
+    elif kind in (EventKind.ATTENDANCE_JOINED, EventKind.ATTENDANCE_LEFT):
+        person_id = get("person_id")
+        if person_id is not None:
+            if kind == EventKind.ATTENDANCE_JOINED:
+                state.present_person_ids.add(person_id)
+            else:
+                state.present_person_ids.discard(person_id)
+        carried = (get("payload") or {}).get("quorum")
+        if isinstance(carried, dict):
+            state.quorum = dict(carried)
     state.last_event_id = get("id")
     return state
 
@@ -73,6 +99,16 @@ async def live_state(session: AsyncSession, meeting_id: int) -> LiveState:
     state = LiveState(meeting_id=meeting_id)
     for ev in rows:
         fold(state, ev)
+    if state.quorum is not None:  # recomputed: memberships may have changed since the event
+        from council.live.attendance import quorum
+
+        q = await quorum(session, meeting_id, present=set(state.present_person_ids))
+        state.quorum = {
+            "statutory": q.statutory,
+            "present_voting": q.present_voting,
+            "required": q.required,
+            "reached": q.reached,
+        }
     return state
 
 

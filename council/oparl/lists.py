@@ -13,7 +13,8 @@
   - **numbered** (``page=N``, kept for clients that compute page URLs): OFFSET plus a count. The first
     page (no ``page``/``after``/``before``) also carries the count, for ``pagination`` and ``last``.
 * ``parse_list_params(query)``: the filters ``created_since``, ``created_until``, ``modified_since``,
-  ``modified_until`` (full date-times), ``omit_internal``, ``limit`` (a hint: 1..1000, default 100),
+  ``modified_until`` (full date-times), ``omit_internal``, ``limit`` (a hint: 1..1000, default 100;
+  meetings 25, see ``DEFAULT_LIMITS``),
   ``page``, ``after`` and ``before``. Bad values raise ``BadListParameter`` (answered 400 with an OParl
   Error object).
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -48,7 +49,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer, selectinload
+from sqlalchemy.orm import defer, load_only, selectinload, undefer
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from council.oparl.serialize import BERLIN, FileRefs, LocationRefs
@@ -81,6 +82,9 @@ from council.records.models import (
 #: Largest id a URL may carry (PostgreSQL integer); larger ones are simply not found.
 MAX_ID = 2**31 - 1
 DEFAULT_LIMIT = 100
+#: Default page sizes of lists whose objects embed many others (a meeting embeds its ~20 agenda items:
+#: 100 meetings are ~2,200 agenda items and 1.5 MB of JSON). ``limit`` still asks for more.
+DEFAULT_LIMITS = {"meeting": 25}
 MAX_LIMIT = 1000
 MAX_PAGE = 1_000_000
 
@@ -287,6 +291,18 @@ class Kind:
 _NO_TEXT = defer(File.text, raiseload=True)
 
 
+#: Records that the serialisers only link to (URL, after checking ``deleted``/``public``): loaded with those
+#: columns only — no JSON keyword lists, dates and names decoded for thousands of them per page
+#: (``raiseload``: touching another column fails loudly instead of lazy-loading).
+_PAPER_REF = load_only(Paper.id, Paper.deleted, Paper.public, raiseload=True)
+_PERSON_REF = load_only(Person.id, Person.deleted, raiseload=True)
+_ORG_REF = load_only(Organization.id, Organization.deleted, raiseload=True)
+_MEETING_REF = load_only(Meeting.id, Meeting.deleted, Meeting.public, raiseload=True)
+_ITEM_REF = load_only(
+    AgendaItem.id, AgendaItem.meeting_id, AgendaItem.deleted, AgendaItem.public, raiseload=True
+)
+
+
 def _kinds() -> dict[str, Kind]:
     anon = ANONYMOUS
     person_alive = Membership.person_id.in_(select(Person.id).where(Person.deleted == false()))
@@ -312,7 +328,7 @@ def _kinds() -> dict[str, Kind]:
             Organization.deleted == true(),
             (
                 selectinload(Organization.location),
-                selectinload(Organization.memberships).selectinload(Membership.person),
+                selectinload(Organization.memberships).selectinload(Membership.person).options(_PERSON_REF),
             ),
         ),
         "person": Kind(
@@ -334,7 +350,7 @@ def _kinds() -> dict[str, Kind]:
             and_(Meeting.deleted == true(), Meeting.public == true()),
             (
                 selectinload(Meeting.location),
-                selectinload(Meeting.organizations),
+                selectinload(Meeting.organizations).options(_ORG_REF),
                 selectinload(Meeting.invitation).options(_NO_TEXT),
                 selectinload(Meeting.results_protocol).options(_NO_TEXT),
                 selectinload(Meeting.verbatim_protocol).options(_NO_TEXT),
@@ -364,7 +380,7 @@ def _kinds() -> dict[str, Kind]:
                 ),
             ),
             (
-                selectinload(AgendaItem.meeting),
+                selectinload(AgendaItem.meeting).options(_MEETING_REF),
                 selectinload(AgendaItem.resolution_file).options(_NO_TEXT),
                 selectinload(AgendaItem.auxiliary_files).options(_NO_TEXT),
                 # an item's consultation: first_consultations(), one query for the page
@@ -378,17 +394,17 @@ def _kinds() -> dict[str, Kind]:
             (
                 selectinload(Paper.main_file).options(_NO_TEXT),
                 selectinload(Paper.auxiliary_files).options(_NO_TEXT),
-                selectinload(Paper.related_papers),
-                selectinload(Paper.superordinated_papers),
-                selectinload(Paper.subordinated_papers),
-                selectinload(Paper.originator_persons),
-                selectinload(Paper.originator_organizations),
-                selectinload(Paper.under_direction_of),
+                selectinload(Paper.related_papers).options(_PAPER_REF),
+                selectinload(Paper.superordinated_papers).options(_PAPER_REF),
+                selectinload(Paper.subordinated_papers).options(_PAPER_REF),
+                selectinload(Paper.originator_persons).options(_PERSON_REF),
+                selectinload(Paper.originator_organizations).options(_ORG_REF),
+                selectinload(Paper.under_direction_of).options(_ORG_REF),
                 selectinload(Paper.consultations)
                 .selectinload(Consultation.agenda_item)
-                .selectinload(AgendaItem.meeting),
-                selectinload(Paper.consultations).selectinload(Consultation.meeting),
-                selectinload(Paper.consultations).selectinload(Consultation.organizations),
+                .options(_ITEM_REF, selectinload(AgendaItem.meeting).options(_MEETING_REF)),
+                selectinload(Paper.consultations).selectinload(Consultation.meeting).options(_MEETING_REF),
+                selectinload(Paper.consultations).selectinload(Consultation.organizations).options(_ORG_REF),
             ),
         ),
         "consultation": Kind(
@@ -402,13 +418,21 @@ def _kinds() -> dict[str, Kind]:
                 )
             ),
             (
-                selectinload(Consultation.agenda_item).selectinload(AgendaItem.meeting),
-                selectinload(Consultation.meeting),
-                selectinload(Consultation.organizations),
+                selectinload(Consultation.agenda_item).options(
+                    _ITEM_REF, selectinload(AgendaItem.meeting).options(_MEETING_REF)
+                ),
+                selectinload(Consultation.meeting).options(_MEETING_REF),
+                selectinload(Consultation.organizations).options(_ORG_REF),
             ),
             keyset_visible=and_(Consultation.deleted == false(), paper_public_row),
         ),
-        "file": Kind(File, file_visible(anon), and_(File.deleted == true(), File.public == true())),
+        "file": Kind(
+            File,
+            file_visible(anon),
+            and_(File.deleted == true(), File.public == true()),
+            # the standalone File and the files list carry the text (deferred on the model)
+            (undefer(File.text),),
+        ),
     }
 
 
@@ -545,6 +569,8 @@ async def list_page(session: AsyncSession, kind: str, scope: Scope, params: List
     keyset pages use the correlated form."""
     spec = KIND_SPECS[kind]
     model = spec.model
+    if not params.limit_given and kind in DEFAULT_LIMITS:
+        params = replace(params, limit=DEFAULT_LIMITS[kind])
     if callable(scope):
         scope = scope(params.keyset)
     where = [scope, *filter_clauses(model, params)]

@@ -213,8 +213,9 @@ class File(Record):
     sha512: Mapped[str | None] = mapped_column(String(128), index=True)
     #: Key in the content-addressed store (server-generated, never derived from user input).
     storage_key: Mapped[str | None] = mapped_column(String(200))
-    #: Extracted text (pypdf, in a job).
-    text: Mapped[str | None] = mapped_column(Text)
+    #: Extracted text (pypdf, in a job). Deferred: pages that list files never need it, and it can be
+    #: megabytes; load it with ``undefer(File.text)`` (touching it unloaded raises instead of querying).
+    text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_raiseload=True)
     #: pending | done | no_text (nothing extractable: scanned, encrypted, malformed) | failed
     text_state: Mapped[str] = mapped_column(String(20), default="pending")
     page_count: Mapped[int | None] = mapped_column(Integer)

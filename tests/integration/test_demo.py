@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from council.core.db import Database
 from council.core.settings import Settings
@@ -215,7 +216,8 @@ async def test_memberships_are_valid(loaded: Any) -> None:
 async def test_pdfs_are_stored_and_parse_to_the_same_text(loaded: Any) -> None:
     settings, database, _summary = loaded
     store = FileStore(settings.files_dir)
-    files = [r[0] for r in await _all(database, select(m.File).order_by(m.File.id))]
+    query = select(m.File).options(undefer(m.File.text)).order_by(m.File.id)
+    files = [r[0] for r in await _all(database, query)]
     assert files
     for f in files:
         assert f.text_state == "done" and f.text and f.page_count and f.page_count >= 1

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from council.accounts.service import create_account
 from council.accounts.sessions import SESSION_COOKIE, create_session
@@ -120,7 +121,7 @@ async def test_add_main_file_to_paper_and_extract(db, quiet_settings):
 
     assert await run_jobs(db) == 1
     async with db.sessionmaker() as s:
-        f = await s.get(File, record.id)
+        f = await s.get(File, record.id, options=[undefer(File.text)])
         assert f.text_state == "done"
         assert f.page_count == 2
         assert "Müllerstraße" in f.text and "Überplanmäßige" in f.text
@@ -141,7 +142,7 @@ async def test_add_main_file_to_paper_and_extract(db, quiet_settings):
         await s.commit()
     assert await run_jobs(db) == 1
     async with db.sessionmaker() as s:
-        f = await s.get(File, record.id)
+        f = await s.get(File, record.id, options=[undefer(File.text)])
         assert f.text == first_text and f.text_state == "done"
         states = (await s.execute(select(Job.state).where(Job.kind == EXTRACT_JOB))).scalars().all()
         assert states == ["done", "done"]
@@ -155,12 +156,12 @@ async def test_job_states_for_unreadable_pdfs(db, quiet_settings):
     assert await run_jobs(db) == 3
     async with db.sessionmaker() as s:
         for rec in (enc, broken, truncated):
-            f = await s.get(File, rec.id)
+            f = await s.get(File, rec.id, options=[undefer(File.text)])
             assert f.text_state in ("no_text", "done"), f.text_state
             if f.text_state == "no_text":
                 assert f.text is None
-        assert (await s.get(File, enc.id)).text_state == "no_text"
-        assert (await s.get(File, broken.id)).text_state == "no_text"
+        assert (await s.get(File, enc.id, options=[undefer(File.text)])).text_state == "no_text"
+        assert (await s.get(File, broken.id, options=[undefer(File.text)])).text_state == "no_text"
         failed = (
             await s.execute(select(func.count()).select_from(Job).where(Job.state != "done"))
         ).scalar_one()
@@ -172,7 +173,7 @@ async def test_missing_blob_marks_failed(db, quiet_settings):
     FileStore(quiet_settings.files_dir).path(record.storage_key).unlink()
     await run_jobs(db)
     async with db.sessionmaker() as s:
-        assert (await s.get(File, record.id)).text_state == "failed"
+        assert (await s.get(File, record.id, options=[undefer(File.text)])).text_state == "failed"
 
 
 async def test_non_public_parent_makes_file_non_public(db, quiet_settings):
@@ -255,7 +256,7 @@ async def test_cli_add_and_extract(db, quiet_settings, tmp_path):
     assert later.text_state == "pending" and not later.public
     assert await extract_files(quiet_settings, all_pending=True) == 1
     async with db.sessionmaker() as s:
-        assert (await s.get(File, later.id)).text_state == "done"
+        assert (await s.get(File, later.id, options=[undefer(File.text)])).text_state == "done"
 
     big = tmp_path / "gross.pdf"
     big.write_bytes(b"%PDF-1.4\n" + b"0" * 2000)
@@ -439,7 +440,7 @@ async def test_deleted_file_is_gone(db, quiet_settings, town_docs):
     public, secret = town_docs["public"], town_docs["secret"]
     async with db.sessionmaker() as s:
         for rec in (public, secret):
-            (await s.get(File, rec.id)).deleted = True
+            (await s.get(File, rec.id, options=[undefer(File.text)])).deleted = True
         await s.commit()
     async with client_as(quiet_settings) as client:
         for suffix in ("", "/datei", "/download"):
@@ -536,7 +537,7 @@ async def test_upload_via_form(db, quiet_settings):
         file_id = int(match.group(1))
         # committed before the redirect: a fresh session sees it
         async with db.sessionmaker() as s:
-            f = await s.get(File, file_id)
+            f = await s.get(File, file_id, options=[undefer(File.text)])
             assert f.name == "Stellungnahme Verkehr"
             assert f.file_name == "Stellungnahme.pdf"
             assert f.public and f.date == date(2026, 11, 20) and f.text_state == "pending"
@@ -664,7 +665,7 @@ async def test_hostile_names(db, quiet_settings):
         assert r.status_code == 303, r.text
         file_id = int(r.headers["location"].rsplit("/", 1)[1])
         async with db.sessionmaker() as s:
-            f = await s.get(File, file_id)
+            f = await s.get(File, file_id, options=[undefer(File.text)])
             assert "\u202e" not in f.name and "\x00" not in f.name
             assert len(f.name) <= 250
             assert "\u202e" not in f.file_name and "\r" not in f.file_name and "\n" not in f.file_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.controllers import documents, feeds, live, oparl, pages, search, staff, system
+from web.controllers import account, console, documents, feeds, live, oparl, pages, search, staff, system
 
 route_handlers: list[Any] = [
     *pages.routes,
@@ -12,7 +12,9 @@ route_handlers: list[Any] = [
     *search.routes,
     *feeds.routes,
     *live.routes,
+    *console.routes,
     *staff.routes,
+    *account.routes,
     *system.routes,
     *oparl.routes,
 ]

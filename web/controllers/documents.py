@@ -22,7 +22,7 @@ from litestar.response import File as FileResponse
 from litestar.response import Redirect, Template
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from council.core.settings import Settings
 from council.documents.extract import split_pages
@@ -63,13 +63,19 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
     return settings
 
 
-async def load_visible_file(session: AsyncSession, viewer: Viewer, file_id: int) -> File:
+async def load_visible_file(
+    session: AsyncSession, viewer: Viewer, file_id: int, *, with_text: bool = False
+) -> File:
     """The file if ``viewer`` may see it; 410 if it was deleted (and was public or the viewer is staff);
     404 otherwise."""
     if not 0 < file_id <= MAX_ID:
         raise NotFoundException()
     record = (
-        await session.execute(select(File).where(File.id == file_id, file_visible(viewer)))
+        await session.execute(
+            select(File)
+            .where(File.id == file_id, file_visible(viewer))
+            .options(*([undefer(File.text)] if with_text else []))
+        )
     ).scalar_one_or_none()
     if record is not None:
         return record
@@ -216,7 +222,7 @@ def _not_modified(request: Request[Any, Any, Any], etag: str, modified: datetime
 async def document_page(
     request: Request[Any, Any, Any], file_id: int, db_session: AsyncSession, viewer: Viewer
 ) -> Template:
-    record = await load_visible_file(db_session, viewer, file_id)
+    record = await load_visible_file(db_session, viewer, file_id, with_text=True)
     papers, meetings, items = await _parents(db_session, viewer, record.id)
     pages = split_pages(record.text)
     context = {

@@ -2,6 +2,12 @@
 
 The login form is protected by Litestar's CSRF middleware (form field ``_csrf_token``) like every POST.
 A successful login rotates both the session id (new row, old one deleted) and the CSRF cookie.
+
+Accounts with a second factor (``council.accounts.totp``): the right password leads to
+``/anmelden/2fa`` instead of a session. The state in between is a server-side ``LoginChallenge``
+(5 minutes, 5 attempts) whose token is in the cookie ``rathaus_2fa`` (HttpOnly, SameSite=Strict,
+path /anmelden/2fa); the code (or a recovery code) ends it and creates the session. The second step is
+throttled per client address like the first, and wrong codes lock the account like wrong passwords.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from litestar.middleware.csrf import generate_csrf_token
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council.accounts import service
+from council.accounts import audit, service, totp
 from council.accounts.sessions import (
     ABSOLUTE_TIMEOUT,
     SESSION_COOKIE,
@@ -28,7 +34,8 @@ from council.records.access import Viewer
 from web import i18n
 from web.controllers.system import _safe_next
 from web.deps import SESSION_KEY, expired_cookie
-from web.guards import require_staff
+
+from web.guards import LOGIN_PATH, require_staff
 
 _ = i18n.gettext
 
@@ -159,11 +166,112 @@ async def login_submit(request: Request[Any, Any, Any], db_session: AsyncSession
             username=shown_name,
             status=401,
         )
+    if await totp.is_enabled(db_session, account.id):
+        challenge = await totp.create_challenge(db_session, account.id, next_path)
+        await db_session.commit()
+        return Redirect(path="/anmelden/2fa", status_code=303, cookies=[_challenge_cookie(request, challenge)])
+    return await _signed_in(request, db_session, account, next_path)
+
+
+async def _signed_in(
+    request: Request[Any, Any, Any], db_session: AsyncSession, account: Any, next_path: str
+) -> Redirect:
+    """Create the session (rotating the id) and send the browser on."""
     token = await create_session(db_session, account.id, replaces=request.cookies.get(SESSION_COOKIE))
     await db_session.commit()
     staff = bool(account.role_set & {"clerk", "admin"})
     target = next_path or ("/verwaltung" if staff else "/")
     return Redirect(path=target, status_code=303, cookies=_auth_cookies(request, token))
+
+
+def _challenge_cookie(request: Request[Any, Any, Any], token: str | None) -> Cookie:
+    return Cookie(
+        key=totp.CHALLENGE_COOKIE,
+        value=token or "",
+        max_age=int(totp.CHALLENGE_TTL / timedelta(seconds=1)) if token else 0,
+        path=LOGIN_2FA_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+    )
+
+
+LOGIN_2FA_PATH = "/anmelden/2fa"
+
+
+def _second_step_page(
+    viewer: Viewer, *, error: str | None = None, status: int = 200, cookies: list[Cookie] | None = None
+) -> Template:
+    return Template(
+        template_name="account/login_2fa.html",
+        context={"viewer": viewer, "error": error},
+        status_code=status,
+        cookies=cookies or [],
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _expired_second_step(request: Request[Any, Any, Any], viewer: Viewer) -> Template:
+    template = _login_page(
+        viewer,
+        "",
+        error=_("Die Anmeldung ist abgelaufen oder wurde abgebrochen. Bitte melden Sie sich erneut an."),
+        status=401,
+    )
+    template.cookies = [*template.cookies, _challenge_cookie(request, None)]
+    return template
+
+
+@get(LOGIN_2FA_PATH, name="login_2fa", cache=False)
+async def login_2fa_form(request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer) -> Any:
+    loaded = await totp.load_challenge(db_session, request.cookies.get(totp.CHALLENGE_COOKIE))
+    await db_session.commit()
+    if loaded is None:
+        return Redirect(path=LOGIN_PATH, status_code=303, cookies=[_challenge_cookie(request, None)])
+    return _second_step_page(viewer)
+
+
+@post(LOGIN_2FA_PATH, name="login_2fa_submit", cache=False)
+async def login_2fa_submit(request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer) -> Any:
+    form = await request.form()
+    code = _field(form, "code")
+    throttle = _throttle(request)
+    key = _client_key(request)
+    if throttle.blocked(key):
+        return _second_step_page(
+            viewer,
+            error=_(
+                "Zu viele Anmeldeversuche von Ihrem Anschluss. "
+                "Bitte versuchen Sie es in einigen Minuten erneut."
+            ),
+            status=429,
+        )
+    loaded = await totp.load_challenge(db_session, request.cookies.get(totp.CHALLENGE_COOKIE))
+    if loaded is None:
+        await db_session.commit()
+        return _expired_second_step(request, viewer)
+    challenge, account = loaded
+    check = await totp.check_code(db_session, account, code, request.app.state.settings.secret_key)
+    if check.ok:
+        next_path = safe_next(challenge.next_path)
+        await totp.end_challenge(db_session, challenge.id)
+        if check.method == "recovery":
+            await audit.record(db_session, "login.recovery_code", actor=account, account=account)
+        response = await _signed_in(request, db_session, account, next_path)
+        response.cookies.append(_challenge_cookie(request, None))
+        return response
+    throttle.failure(key)
+    challenge.attempts = (challenge.attempts or 0) + 1
+    if check.locked:
+        await audit.record(db_session, "login.locked", actor=account, account=account)
+    if check.locked or challenge.attempts >= totp.CHALLENGE_ATTEMPTS:
+        await totp.end_challenge(db_session, challenge.id)
+        await db_session.commit()
+        return _expired_second_step(request, viewer)
+    await db_session.commit()
+    return _second_step_page(
+        viewer, error=_("Der Code ist falsch oder wurde schon verwendet. Bitte versuchen Sie es erneut."), status=401
+    )
 
 
 @post("/abmelden", name="logout", cache=False)
@@ -198,7 +306,22 @@ async def staff_index(viewer: Viewer) -> Template:
             "text": _("Alle Vorlagen einschließlich der nichtöffentlichen ansehen."),
         },
     ]
+    if "admin" in viewer.roles:
+        tasks.append(
+            {
+                "href": "/verwaltung/konten",
+                "title": _("Konten"),
+                "text": _("Konten anlegen, Rollen vergeben, sperren und Passwörter zurücksetzen."),
+            }
+        )
+    tasks.append(
+        {
+            "href": "/konto",
+            "title": _("Mein Konto"),
+            "text": _("Passwort ändern, Zwei-Faktor-Anmeldung einrichten, Sitzungen beenden."),
+        }
+    )
     return Template(template_name="staff/index.html", context={"viewer": viewer, "tasks": tasks})
 
 
-routes: list[Any] = [login_form, login_submit, logout, staff_index]
+routes: list[Any] = [login_form, login_submit, login_2fa_form, login_2fa_submit, logout, staff_index]
