@@ -547,7 +547,12 @@ async def _drive_server(
             for name, paths, target in plan:
                 if args.only and not any(o in name for o in args.only):
                     continue
-                await warm_up(client, paths, seconds=args.warmup, concurrency=args.concurrency)
+                if page_cache_seconds > 0:
+                    # Steady state of a cache: every page has been asked for once (as readers do
+                    # during a session) — expired entries are then re-rendered during the run.
+                    await warm_up(client, paths, seconds=600, concurrency=args.concurrency)
+                else:
+                    await warm_up(client, paths, seconds=args.warmup, concurrency=args.concurrency)
                 res = await drive(
                     client,
                     name,
