@@ -21,7 +21,7 @@ os.environ.setdefault("RATHAUS_SECRET_KEY", "test-secret-key-not-for-production"
 os.environ.pop("RATHAUS_DATABASE_URL", None)
 
 from council.core.db import Database
-from council.core.models import metadata
+from web.models import metadata  # every room's tables, votes included
 from council.core.settings import Settings
 
 BACKEND = os.environ.get("RATHAUS_TEST_DATABASE", "sqlite")

@@ -33,7 +33,9 @@ def entry_hash(data: str) -> str:
 async def chain_head(session: AsyncSession) -> tuple[int, str]:
     """(seq, hash) of the last entry; (0, GENESIS) for an empty log."""
     row = (
-        await session.execute(select(HashLogEntry.seq, HashLogEntry.hash).order_by(HashLogEntry.seq.desc()).limit(1))
+        await session.execute(
+            select(HashLogEntry.seq, HashLogEntry.hash).order_by(HashLogEntry.seq.desc()).limit(1)
+        )
     ).first()
     if row is None:
         return 0, GENESIS

@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     CheckConstraint,
-    DDL,
     ForeignKey,
     Index,
     Integer,
@@ -48,7 +48,7 @@ from council.core.types import UTCDateTime, utcnow
 
 class PollKind(enum.StrEnum):
     NAMED = "named"  # roll-call on councillors' devices; who voted how is published
-    SECRET = "secret"  # secret ballot on devices
+    SECRET = "secret"  # noqa: S105 (secret ballot on devices, not a password)
     HANDS = "hands"  # show of hands; the clerk enters the counts
 
 

@@ -97,9 +97,7 @@ def decide(rule: str, tally: Tally, *, statutory: int) -> Decision:
         required = t.no + 1
         adopted = t.yes > t.no
         if adopted:
-            why = (
-                f"Angenommen mit einfacher Mehrheit der abgegebenen Stimmen: {t.yes} Ja gegen {t.no} Nein."
-            )
+            why = f"Angenommen mit einfacher Mehrheit der abgegebenen Stimmen: {t.yes} Ja gegen {t.no} Nein."
         elif t.yes == t.no:
             why = (
                 f"Abgelehnt: Stimmengleichheit ({t.yes} Ja, {t.no} Nein) gilt als Ablehnung "
@@ -133,8 +131,9 @@ def decide(rule: str, tally: Tally, *, statutory: int) -> Decision:
             f"{verdict}: {_stimmen(t.yes)} Ja; erforderlich sind zwei Drittel der {statutory} gesetzlichen "
             f"Mitglieder, also mindestens {required} Ja-Stimmen."
         )
-    return Decision(rule=rule, adopted=adopted, tally=t, statutory=statutory, required_yes=required,
-                    explanation=why)
+    return Decision(
+        rule=rule, adopted=adopted, tally=t, statutory=statutory, required_yes=required, explanation=why
+    )
 
 
 def quorum_text(statutory: int, present: int, required: int) -> str:

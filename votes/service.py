@@ -65,6 +65,13 @@ STATE_LABELS = {
     PollState.CLOSED: "abgeschlossen",
     PollState.ANNULLED: "aufgehoben",
 }
+
+
+def _(message: str) -> str:
+    """Marks a message for the UI catalog (the web layer translates it); returns it unchanged."""
+    return message
+
+
 CHOICE_LABELS = {Choice.YES: "Ja", Choice.NO: "Nein", Choice.ABSTAIN: "Enthaltung"}
 
 
@@ -123,7 +130,7 @@ def parse_choice(value: Any) -> Choice:
     try:
         return Choice(raw)
     except ValueError:
-        raise InvalidVoteInput("Ungültige Stimme: erlaubt sind Ja, Nein und Enthaltung.") from None
+        raise InvalidVoteInput(_("Ungültige Stimme: erlaubt sind Ja, Nein und Enthaltung.")) from None
 
 
 def valid_key(value: Any) -> str | None:
@@ -172,7 +179,7 @@ async def person_names(session: AsyncSession, ids: set[int] | list[int]) -> dict
 async def get_poll(session: AsyncSession, poll_id: int) -> Poll:
     poll = await session.get(Poll, poll_id)
     if poll is None:
-        raise PollNotFound("Diese Abstimmung gibt es nicht.")
+        raise PollNotFound(_("Diese Abstimmung gibt es nicht."))
     return poll
 
 
@@ -233,21 +240,23 @@ async def _lock_poll(session: AsyncSession, poll_id: int, *, count_ballot: bool 
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         await session.rollback()
-        raise PollNotFound("Diese Abstimmung gibt es nicht.")
+        raise PollNotFound(_("Diese Abstimmung gibt es nicht."))
     poll = (
-        await session.execute(select(Poll).where(Poll.id == poll_id).execution_options(populate_existing=True))
+        await session.execute(
+            select(Poll).where(Poll.id == poll_id).execution_options(populate_existing=True)
+        )
     ).scalar_one()
     return poll
 
 
 def _refuse(state: str) -> VoteError:
     if state == PollState.DRAFT:
-        return VoteError("Die Abstimmung ist noch nicht geöffnet.", code="not_open")
+        return VoteError(_("Die Abstimmung ist noch nicht geöffnet."), code="not_open")
     if state == PollState.CLOSED:
-        return VoteError("Die Abstimmung ist bereits abgeschlossen.", code="closed")
+        return VoteError(_("Die Abstimmung ist bereits abgeschlossen."), code="closed")
     if state == PollState.ANNULLED:
-        return VoteError("Die Abstimmung wurde aufgehoben.", code="annulled")
-    return VoteError("Die Abstimmung ist bereits geöffnet.", code="open")
+        return VoteError(_("Die Abstimmung wurde aufgehoben."), code="annulled")
+    return VoteError(_("Die Abstimmung ist bereits geöffnet."), code="open")
 
 
 # --- the lifecycle ---------------------------------------------------------------------------------
@@ -257,10 +266,10 @@ def _check_settings(kind: Any, majority: Any) -> tuple[str, str]:
     try:
         k = PollKind(str(kind or ""))
     except ValueError:
-        raise InvalidVoteInput("Unbekannte Art der Abstimmung.") from None
+        raise InvalidVoteInput(_("Unbekannte Art der Abstimmung.")) from None
     m = str(majority or "")
     if m not in RULES:
-        raise InvalidVoteInput("Unbekannte Mehrheitsregel.")
+        raise InvalidVoteInput(_("Unbekannte Mehrheitsregel."))
     return str(k), m
 
 
@@ -277,7 +286,7 @@ async def create_poll(
     k, m = _check_settings(kind, majority)
     item = await session.get(AgendaItem, agenda_item_id)
     if item is None or item.deleted or item.meeting_id != meeting_id:
-        raise InvalidVoteInput("Dieser Tagesordnungspunkt gehört nicht zu der Sitzung.")
+        raise InvalidVoteInput(_("Dieser Tagesordnungspunkt gehört nicht zu der Sitzung."))
     poll = Poll(
         meeting_id=meeting_id,
         agenda_item_id=agenda_item_id,
@@ -313,7 +322,9 @@ async def update_poll(
     poll = await _lock_poll(session, poll_id)
     if poll.state != PollState.DRAFT:
         await session.rollback()
-        raise VoteError("Die Einstellungen sind gesperrt, sobald die Abstimmung geöffnet ist.", code="locked")
+        raise VoteError(
+            _("Die Einstellungen sind gesperrt, sobald die Abstimmung geöffnet ist."), code="locked"
+        )
     k, m = _check_settings(kind or poll.kind, majority or poll.majority)
     poll.kind, poll.majority = k, m
     if question is not None:
@@ -339,8 +350,9 @@ async def open_poll(session: AsyncSession, publisher: Publisher | None, poll_id:
     """draft → open. Refused without a quorum (§ 49 GO NRW) or while another poll of the meeting is open."""
     poll = await _lock_poll(session, poll_id)
     if poll.state != PollState.DRAFT:
+        refusal = _refuse(poll.state)
         await session.rollback()
-        raise _refuse(poll.state)
+        raise refusal
     q = await quorum(session, poll.meeting_id)
     q_dict = {
         "statutory": q.statutory,
@@ -359,7 +371,9 @@ async def open_poll(session: AsyncSession, publisher: Publisher | None, poll_id:
         await session.flush()
     except IntegrityError:
         await session.rollback()
-        raise VoteError("In dieser Sitzung ist bereits eine Abstimmung geöffnet.", code="other_open") from None
+        raise VoteError(
+            _("In dieser Sitzung ist bereits eine Abstimmung geöffnet."), code="other_open"
+        ) from None
     if poll.kind == PollKind.SECRET:
         session.add_all([SecretChoice(poll_id=poll.id, choice=str(c), count=0) for c in CHOICES])
     await log.append(
@@ -383,7 +397,9 @@ async def open_poll(session: AsyncSession, publisher: Publisher | None, poll_id:
         session,
         publisher,
         TimelineEvent(
-            meeting_id=poll.meeting_id, kind=EventKind.VOTE_OPENED, agenda_item_id=poll.agenda_item_id,
+            meeting_id=poll.meeting_id,
+            kind=EventKind.VOTE_OPENED,
+            agenda_item_id=poll.agenda_item_id,
             payload=payload,
         ),
     )
@@ -424,7 +440,7 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> Answer:
             {
                 "accepted": False,
                 "code": "key_reused",
-                "detail": "Dieser Idempotenzschlüssel wurde schon für eine andere Anfrage benutzt.",
+                "detail": _("Dieser Idempotenzschlüssel wurde schon für eine andere Anfrage benutzt."),
             },
         )
     return Answer(row.status_code, dict(row.response))
@@ -470,7 +486,7 @@ async def cast_ballot(
                 await session.rollback()
                 return answer
         answer = Answer(
-            409, {"accepted": False, "code": "already_voted", "detail": "Sie haben bereits abgestimmt."}
+            409, {"accepted": False, "code": "already_voted", "detail": _("Sie haben bereits abgestimmt.")}
         )
     if not answer.accepted and key is not None and answer.status in (403, 409):
         await _remember_refusal(session, account_id, key, poll_id, ch, answer)
@@ -498,7 +514,13 @@ async def _remember_refusal(
 
 
 async def _cast(
-    session: AsyncSession, poll_id: int, *, person_id: int | None, account_id: int, choice: Choice, key: str | None
+    session: AsyncSession,
+    poll_id: int,
+    *,
+    person_id: int | None,
+    account_id: int,
+    choice: Choice,
+    key: str | None,
 ) -> Answer:
     def refuse(exc: VoteError) -> Answer:
         return Answer(exc.status, {"accepted": False, "code": exc.code, "detail": exc.message})
@@ -508,27 +530,30 @@ async def _cast(
     except VoteError as exc:
         return refuse(exc)
     if poll.state != PollState.OPEN:
+        refusal = _refuse(poll.state)
         await session.rollback()
-        return refuse(_refuse(poll.state))
+        return refuse(refusal)
     if poll.kind == PollKind.HANDS:
         await session.rollback()
-        return refuse(VoteError("Bei dieser Abstimmung wird per Handzeichen abgestimmt.", code="hands"))
+        return refuse(VoteError(_("Bei dieser Abstimmung wird per Handzeichen abgestimmt."), code="hands"))
     if person_id is None:
         await session.rollback()
-        return refuse(NotEligible("Ihr Konto ist keinem Ratsmitglied zugeordnet."))
+        return refuse(NotEligible(_("Ihr Konto ist keinem Ratsmitglied zugeordnet.")))
     elig = await eligibility(session, poll)
     if person_id not in elig.eligible:
         await session.rollback()
         if person_id not in elig.voting:
-            why = "Sie sind in diesem Gremium nicht stimmberechtigt."
+            why = _("Sie sind in diesem Gremium nicht stimmberechtigt.")
         elif person_id in elig.conflicted:
-            why = "Sie haben sich für diesen Tagesordnungspunkt für befangen erklärt und stimmen nicht mit."
+            why = _(
+                "Sie haben sich für diesen Tagesordnungspunkt für befangen erklärt und stimmen nicht mit."
+            )
         else:
-            why = "Sie sind nicht als anwesend erfasst."
+            why = _("Sie sind nicht als anwesend erfasst.")
         return refuse(NotEligible(why))
     if await has_voted(session, poll, person_id):
         await session.rollback()
-        return refuse(VoteError("Sie haben bereits abgestimmt.", code="already_voted"))
+        return refuse(VoteError(_("Sie haben bereits abgestimmt."), code="already_voted"))
     now = utcnow()
     if poll.kind == PollKind.NAMED:
         session.add(Ballot(poll_id=poll.id, person_id=person_id, choice=str(choice), created=now))
@@ -571,13 +596,16 @@ async def close_poll(
     the agenda item, log it and publish ``vote.closed`` with the tally (and who voted how, if named)."""
     poll = await _lock_poll(session, poll_id)
     if poll.state != PollState.OPEN:
+        refusal = _refuse(poll.state)
         await session.rollback()
-        raise _refuse(poll.state)
+        raise refusal
     elig = await eligibility(session, poll)
     if poll.kind == PollKind.HANDS:
         if hands is None or min(hands.yes, hands.no, hands.abstain) < 0:
             await session.rollback()
-            raise InvalidVoteInput("Bitte geben Sie die Zahl der Ja- und Nein-Stimmen und Enthaltungen an.")
+            raise InvalidVoteInput(
+                _("Bitte geben Sie die Zahl der Ja- und Nein-Stimmen und Enthaltungen an.")
+            )
         if hands.total > len(elig.eligible):
             await session.rollback()
             raise InvalidVoteInput(
@@ -603,7 +631,10 @@ async def close_poll(
     else:
         outcome = "nicht beschlussfähig"
         explanation = q_dict["text"] + " Ein Beschluss ist nicht zustande gekommen."
-        summary = f"kein Beschluss – nicht beschlussfähig ({tally.yes} Ja, {tally.no} Nein, {tally.abstain} Enthaltungen)"
+        summary = (
+            f"kein Beschluss – nicht beschlussfähig ({tally.yes} Ja, {tally.no} Nein, "
+            f"{tally.abstain} Enthaltungen)"
+        )
     names = await person_names(session, elig.voting | elig.present)
     votes_list: list[dict[str, Any]] = []
     if poll.kind == PollKind.NAMED:
@@ -681,11 +712,12 @@ async def annul_poll(session: AsyncSession, publisher: Publisher | None, poll_id
     """Any state but annulled → annulled, with a reason. A closed poll's result leaves the agenda item."""
     text = clean_text(reason, MAX_REASON)
     if not text:
-        raise InvalidVoteInput("Bitte geben Sie einen Grund für die Aufhebung an.")
+        raise InvalidVoteInput(_("Bitte geben Sie einen Grund für die Aufhebung an."))
     poll = await _lock_poll(session, poll_id)
     if poll.state == PollState.ANNULLED:
+        refusal = _refuse(poll.state)
         await session.rollback()
-        raise _refuse(poll.state)
+        raise refusal
     previous = poll.state
     item = await _item(session, poll)
     if previous == PollState.CLOSED and poll.previous_item_result is not None:
@@ -709,7 +741,9 @@ async def annul_poll(session: AsyncSession, publisher: Publisher | None, poll_id
         session,
         publisher,
         TimelineEvent(
-            meeting_id=poll.meeting_id, kind=EventKind.VOTE_ANNULLED, agenda_item_id=poll.agenda_item_id,
+            meeting_id=poll.meeting_id,
+            kind=EventKind.VOTE_ANNULLED,
+            agenda_item_id=poll.agenda_item_id,
             payload=payload,
         ),
     )
@@ -735,9 +769,7 @@ def public_payload(poll: Poll, item: AgendaItem) -> dict[str, Any]:
             "outcome": r.get("outcome"),
             "summary": r.get("summary"),
             "explanation": r.get("explanation"),
-            "votes": [
-                {"name": v["name"], "choice": v["choice"]} for v in r.get("votes", [])
-            ]
+            "votes": [{"name": v["name"], "choice": v["choice"]} for v in r.get("votes", [])]
             if poll.kind == PollKind.NAMED
             else [],
             "excluded": [v["name"] for v in r.get("excluded", [])],

@@ -23,7 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from votes.log import GENESIS, entry_hash
 from votes.models import Ballot, HashLogEntry, Poll, PollKind, PollState, SecretChoice, SecretParticipation
 
-_LIFECYCLE = {"poll.opened": PollState.OPEN, "poll.closed": PollState.CLOSED, "poll.annulled": PollState.ANNULLED}
+_LIFECYCLE = {
+    "poll.opened": PollState.OPEN,
+    "poll.closed": PollState.CLOSED,
+    "poll.annulled": PollState.ANNULLED,
+}
 
 
 @dataclass
@@ -147,7 +151,9 @@ async def _check_poll(session: AsyncSession, poll: Poll, records: list[dict[str,
         problems.append("Mehr als eine Stimme derselben Person im Protokoll.")
 
     if poll.kind == PollKind.NAMED:
-        rows = (await session.execute(select(Ballot.person_id, Ballot.choice).where(Ballot.poll_id == poll.id))).all()
+        rows = (
+            await session.execute(select(Ballot.person_id, Ballot.choice).where(Ballot.poll_id == poll.id))
+        ).all()
         from_table = Counter(str(c) for _, c in rows)
         logged = {(int(r["person_id"]), str(r["choice"])) for r in records if r.get("kind") == "ballot"}
         if {(int(p), str(c)) for p, c in rows} != logged:

@@ -75,7 +75,9 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseR
     """Only accounts with the role ``admin`` (a clerk is staff but manages no accounts)."""
     require_login(connection, handler)
     if "admin" not in viewer_from_connection(connection).roles:
-        raise PermissionDeniedException(detail=i18n.gettext("Dieser Bereich ist der Administration vorbehalten."))
+        raise PermissionDeniedException(
+            detail=i18n.gettext("Dieser Bereich ist der Administration vorbehalten.")
+        )
 
 
 def login_required_handler(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]:

@@ -96,7 +96,9 @@ class RecoveryCode(Base):
     """A one-time recovery code for the second factor (only its SHA-256 is stored)."""
 
     __tablename__ = "account_recovery_code"
-    __table_args__ = (UniqueConstraint("account_id", "code_hash", name="uq_account_recovery_code_account_hash"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "code_hash", name="uq_account_recovery_code_account_hash"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(

@@ -92,7 +92,9 @@ def normalize_code(raw: str | None) -> str | None:
     return code
 
 
-def match_step(secret_b32: str, code: str | None, *, at: float | None = None, after: int | None = None) -> int | None:
+def match_step(
+    secret_b32: str, code: str | None, *, at: float | None = None, after: int | None = None
+) -> int | None:
     """The time step the code belongs to (within ±``WINDOW``), or None. Steps up to ``after`` (the
     last one used) are refused: a code works once."""
     code = normalize_code(code)
@@ -112,7 +114,13 @@ def provisioning_uri(secret_b32: str, account_name: str, issuer: str = ISSUER) -
     """The ``otpauth://totp/…`` URI that authenticator apps read (from the QR code or pasted)."""
     label = quote(f"{issuer}:{account_name}", safe="@:")
     query = urlencode(
-        {"secret": secret_b32, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS, "period": STEP_SECONDS},
+        {
+            "secret": secret_b32,
+            "issuer": issuer,
+            "algorithm": "SHA1",
+            "digits": DIGITS,
+            "period": STEP_SECONDS,
+        },
         quote_via=quote,
     )
     return f"otpauth://totp/{label}?{query}"
@@ -137,7 +145,9 @@ def group(secret_b32: str) -> str:
 
 
 def _aead_key(secret_key: str) -> bytes:
-    return hmac.new(secret_key.encode("utf-8", "surrogatepass"), b"rathaus totp secret v1", hashlib.sha256).digest()
+    return hmac.new(
+        secret_key.encode("utf-8", "surrogatepass"), b"rathaus totp secret v1", hashlib.sha256
+    ).digest()
 
 
 def encrypt_secret(secret_b32: str, secret_key: str, account_id: int) -> str:
@@ -232,7 +242,9 @@ async def _replace_recovery_codes(session: AsyncSession, account_id: int) -> lis
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     for code in codes:
         session.add(
-            RecoveryCode(account_id=account_id, code_hash=hash_recovery_code(normalize_recovery_code(code) or ""))
+            RecoveryCode(
+                account_id=account_id, code_hash=hash_recovery_code(normalize_recovery_code(code) or "")
+            )
         )
     await session.flush()
     return codes

@@ -175,9 +175,7 @@ async def _end_speech_events(session: AsyncSession, ctx: Context, at: datetime) 
     return out
 
 
-async def _end_item_events(
-    session: AsyncSession, ctx: Context, at: datetime
-) -> list[TimelineEvent]:
+async def _end_item_events(session: AsyncSession, ctx: Context, at: datetime) -> list[TimelineEvent]:
     out = await _end_speech_events(session, ctx, at)
     current = ctx.state.agenda_item_id
     if current is not None:
@@ -247,7 +245,9 @@ async def speaker_list(session: AsyncSession, meeting_id: int, agenda_item_id: i
     ]
 
 
-async def _speakers_changed(session: AsyncSession, ctx: Context, agenda_item_id: int, at: datetime) -> TimelineEvent:
+async def _speakers_changed(
+    session: AsyncSession, ctx: Context, agenda_item_id: int, at: datetime
+) -> TimelineEvent:
     await session.flush()
     entries = await speaker_list(session, ctx.meeting.id, agenda_item_id)
     return _event(
@@ -444,7 +444,12 @@ async def request_to_speak(
             )
         )
     else:
-        row.state, row.position, row.consent, row.requested_at = SpeakerState.REQUESTED, position, consent, now
+        row.state, row.position, row.consent, row.requested_at = (
+            SpeakerState.REQUESTED,
+            position,
+            consent,
+            now,
+        )
     ev = await _speakers_changed(session, ctx, item.id, now)
     ev.person_id = person_id
     ev.payload = {**ev.payload, "change": "requested"}

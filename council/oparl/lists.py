@@ -49,10 +49,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer, load_only, selectinload, undefer
+from sqlalchemy.orm import defer, selectinload, undefer
 from sqlalchemy.orm.interfaces import LoaderOption
 
-from council.oparl.serialize import BERLIN, FileRefs, LocationRefs
+from council.oparl.serialize import BERLIN, ConsultationRefs, FileRefs, LocationRefs, PaperRefs
 from council.records.access import (
     ANONYMOUS,
     agenda_item_visible,
@@ -77,6 +77,11 @@ from council.records.models import (
     meeting_auxiliary_file,
     meeting_organization,
     paper_auxiliary_file,
+    paper_hierarchy,
+    paper_originator_organization,
+    paper_originator_person,
+    paper_related,
+    paper_under_direction_of,
 )
 
 #: Largest id a URL may carry (PostgreSQL integer); larger ones are simply not found.
@@ -291,18 +296,6 @@ class Kind:
 _NO_TEXT = defer(File.text, raiseload=True)
 
 
-#: Records that the serialisers only link to (URL, after checking ``deleted``/``public``): loaded with those
-#: columns only — no JSON keyword lists, dates and names decoded for thousands of them per page
-#: (``raiseload``: touching another column fails loudly instead of lazy-loading).
-_PAPER_REF = load_only(Paper.id, Paper.deleted, Paper.public, raiseload=True)
-_PERSON_REF = load_only(Person.id, Person.deleted, raiseload=True)
-_ORG_REF = load_only(Organization.id, Organization.deleted, raiseload=True)
-_MEETING_REF = load_only(Meeting.id, Meeting.deleted, Meeting.public, raiseload=True)
-_ITEM_REF = load_only(
-    AgendaItem.id, AgendaItem.meeting_id, AgendaItem.deleted, AgendaItem.public, raiseload=True
-)
-
-
 def _kinds() -> dict[str, Kind]:
     anon = ANONYMOUS
     person_alive = Membership.person_id.in_(select(Person.id).where(Person.deleted == false()))
@@ -328,7 +321,7 @@ def _kinds() -> dict[str, Kind]:
             Organization.deleted == true(),
             (
                 selectinload(Organization.location),
-                selectinload(Organization.memberships).selectinload(Membership.person).options(_PERSON_REF),
+                selectinload(Organization.memberships).selectinload(Membership.person),
             ),
         ),
         "person": Kind(
@@ -350,7 +343,7 @@ def _kinds() -> dict[str, Kind]:
             and_(Meeting.deleted == true(), Meeting.public == true()),
             (
                 selectinload(Meeting.location),
-                selectinload(Meeting.organizations).options(_ORG_REF),
+                selectinload(Meeting.organizations),
                 selectinload(Meeting.invitation).options(_NO_TEXT),
                 selectinload(Meeting.results_protocol).options(_NO_TEXT),
                 selectinload(Meeting.verbatim_protocol).options(_NO_TEXT),
@@ -380,7 +373,7 @@ def _kinds() -> dict[str, Kind]:
                 ),
             ),
             (
-                selectinload(AgendaItem.meeting).options(_MEETING_REF),
+                selectinload(AgendaItem.meeting),
                 selectinload(AgendaItem.resolution_file).options(_NO_TEXT),
                 selectinload(AgendaItem.auxiliary_files).options(_NO_TEXT),
                 # an item's consultation: first_consultations(), one query for the page
@@ -394,17 +387,9 @@ def _kinds() -> dict[str, Kind]:
             (
                 selectinload(Paper.main_file).options(_NO_TEXT),
                 selectinload(Paper.auxiliary_files).options(_NO_TEXT),
-                selectinload(Paper.related_papers).options(_PAPER_REF),
-                selectinload(Paper.superordinated_papers).options(_PAPER_REF),
-                selectinload(Paper.subordinated_papers).options(_PAPER_REF),
-                selectinload(Paper.originator_persons).options(_PERSON_REF),
-                selectinload(Paper.originator_organizations).options(_ORG_REF),
-                selectinload(Paper.under_direction_of).options(_ORG_REF),
-                selectinload(Paper.consultations)
-                .selectinload(Consultation.agenda_item)
-                .options(_ITEM_REF, selectinload(AgendaItem.meeting).options(_MEETING_REF)),
-                selectinload(Paper.consultations).selectinload(Consultation.meeting).options(_MEETING_REF),
-                selectinload(Paper.consultations).selectinload(Consultation.organizations).options(_ORG_REF),
+                # related papers, originators, ...: paper_refs(); a consultation's links:
+                # consultation_refs() — one query each for the page
+                selectinload(Paper.consultations),
             ),
         ),
         "consultation": Kind(
@@ -417,13 +402,7 @@ def _kinds() -> dict[str, Kind]:
                     or_(Paper.deleted == true(), Consultation.deleted == true()),
                 )
             ),
-            (
-                selectinload(Consultation.agenda_item).options(
-                    _ITEM_REF, selectinload(AgendaItem.meeting).options(_MEETING_REF)
-                ),
-                selectinload(Consultation.meeting).options(_MEETING_REF),
-                selectinload(Consultation.organizations).options(_ORG_REF),
-            ),
+            (),  # its links: consultation_refs(), one query for the page
             keyset_visible=and_(Consultation.deleted == false(), paper_public_row),
         ),
         "file": Kind(
@@ -529,6 +508,16 @@ async def load_object(session: AsyncSession, kind: str, record_id: int) -> Found
     if row is None:
         return None
     return Found(row[0], not bool(row[1]))
+
+
+async def is_visible(session: AsyncSession, kind: str, record_id: int) -> bool:
+    """Whether ``/oparl/v1/{kind}/{id}`` is a visible (not deleted) object — the check before a list under
+    it, without loading the record and its relationships (an organisation's are all its memberships)."""
+    spec = KIND_SPECS[kind]
+    if not 0 < record_id <= MAX_ID:
+        return False
+    stmt = select(spec.model.id).where(spec.model.id == record_id, spec.visible)
+    return (await session.execute(stmt)).first() is not None
 
 
 # --- lists ---------------------------------------------------------------------------------------------
@@ -723,6 +712,106 @@ async def file_refs(session: AsyncSession, file_ids: Sequence[int]) -> dict[int,
     return refs
 
 
+def _as_int(clause: ColumnElement[bool]) -> Any:
+    return case((clause, 1), else_=0)
+
+
+def _group(rows: Sequence[Any], n: int) -> dict[int, list[list[int]]]:
+    """Rows (which, owner, target, visible, position) → owner → ``n`` lists of visible targets in
+    (position, id) order."""
+    out: dict[int, list[list[tuple[int, int]]]] = {}
+    for which, owner, target, visible, position in rows:
+        if visible and target is not None:
+            out.setdefault(int(owner), [[] for _ in range(n)])[int(which)].append(
+                (int(position), int(target))
+            )
+    return {k: [[t for _, t in sorted(set(v))] for v in lists] for k, lists in out.items()}
+
+
+async def paper_refs(session: AsyncSession, paper_ids: Sequence[int]) -> dict[int, PaperRefs]:
+    """Related, superordinated and subordinated papers, originator persons and organisations and
+    ``underDirectionOf`` of each paper, visible only: one query for the page (instead of six relationship
+    loads of full records). Papers in id order, persons and organisations in their link order."""
+    ids = list(paper_ids)
+    if not ids:
+        return {}
+    paper_ok = and_(Paper.deleted == false(), Paper.public == true())
+    pr, ph = paper_related.c, paper_hierarchy.c
+    parts: list[Select[Any]] = [
+        select(
+            literal(0), pr.paper_id, Paper.id, _as_int(and_(paper_ok, Paper.id != pr.paper_id)), literal(0)
+        )
+        .join(Paper, Paper.id == pr.related_id)
+        .where(pr.paper_id.in_(ids)),
+        select(literal(1), ph.subordinated_id, Paper.id, _as_int(paper_ok), literal(0))
+        .join(Paper, Paper.id == ph.superordinated_id)
+        .where(ph.subordinated_id.in_(ids)),
+        select(literal(2), ph.superordinated_id, Paper.id, _as_int(paper_ok), literal(0))
+        .join(Paper, Paper.id == ph.subordinated_id)
+        .where(ph.superordinated_id.in_(ids)),
+    ]
+    c = paper_originator_person.c
+    parts.append(
+        select(literal(3), c.paper_id, Person.id, _as_int(Person.deleted == false()), c.position)
+        .join(Person, Person.id == c.person_id)
+        .where(c.paper_id.in_(ids))
+    )
+    for which, table in ((4, paper_originator_organization), (5, paper_under_direction_of)):
+        c = table.c
+        parts.append(
+            select(
+                literal(which),
+                c.paper_id,
+                Organization.id,
+                _as_int(Organization.deleted == false()),
+                c.position,
+            )
+            .join(Organization, Organization.id == c.organization_id)
+            .where(c.paper_id.in_(ids))
+        )
+    rows = (await session.execute(union_all(*parts))).all()
+    return {key: PaperRefs(*lists) for key, lists in _group(rows, 6).items()}
+
+
+async def consultation_refs(
+    session: AsyncSession, consultation_ids: Sequence[int]
+) -> dict[int, ConsultationRefs]:
+    """The visible agenda item, meeting and organisations of each consultation: one query for the page."""
+    ids = list(consultation_ids)
+    if not ids:
+        return {}
+    meeting_ok = and_(Meeting.deleted == false(), Meeting.public == true())
+    item_ok = and_(AgendaItem.deleted == false(), AgendaItem.public == true(), meeting_ok)
+    co = consultation_organization.c
+    parts: list[Select[Any]] = [
+        select(literal(0), Consultation.id, AgendaItem.id, _as_int(item_ok), literal(0))
+        .join(AgendaItem, AgendaItem.id == Consultation.agenda_item_id)
+        .join(Meeting, Meeting.id == AgendaItem.meeting_id)
+        .where(Consultation.id.in_(ids)),
+        select(literal(1), Consultation.id, Meeting.id, _as_int(meeting_ok), literal(0))
+        .join(Meeting, Meeting.id == Consultation.meeting_id)
+        .where(Consultation.id.in_(ids)),
+        select(
+            literal(2),
+            co.consultation_id,
+            Organization.id,
+            _as_int(Organization.deleted == false()),
+            co.position,
+        )
+        .join(Organization, Organization.id == co.organization_id)
+        .where(co.consultation_id.in_(ids)),
+    ]
+    rows = (await session.execute(union_all(*parts))).all()
+    out: dict[int, ConsultationRefs] = {}
+    for key, (items, meetings, organizations) in _group(rows, 3).items():
+        out[key] = ConsultationRefs(
+            agenda_item=items[0] if items else None,
+            meeting=meetings[0] if meetings else None,
+            organizations=organizations,
+        )
+    return out
+
+
 async def first_consultations(
     session: AsyncSession, *, meeting_ids: Sequence[int] = (), item_ids: Sequence[int] = ()
 ) -> dict[int, int]:
@@ -815,13 +904,16 @@ __all__ = [
     "ListParams",
     "Page",
     "body_scope",
+    "consultation_refs",
     "file_refs",
     "first_body_id",
     "first_consultations",
+    "is_visible",
     "list_page",
     "load_object",
     "location_refs",
     "organization_scope",
+    "paper_refs",
     "parse_list_params",
     "system_dates",
 ]

@@ -224,6 +224,28 @@ class FileRefs:
 
 
 @dataclass
+class PaperRefs:
+    """What a Paper links to, by id, already filtered to what an anonymous visitor may see
+    (``council.oparl.lists.paper_refs``: one query for a page instead of six relationship loads)."""
+
+    related: list[int] = field(default_factory=list)
+    superordinated: list[int] = field(default_factory=list)
+    subordinated: list[int] = field(default_factory=list)
+    originator_persons: list[int] = field(default_factory=list)
+    originator_organizations: list[int] = field(default_factory=list)
+    under_direction_of: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ConsultationRefs:
+    """What a Consultation links to, visible only (``council.oparl.lists.consultation_refs``)."""
+
+    agenda_item: int | None = None
+    meeting: int | None = None
+    organizations: list[int] = field(default_factory=list)
+
+
+@dataclass
 class LocationRefs:
     bodies: list[int] = field(default_factory=list)
     organizations: list[int] = field(default_factory=list)
@@ -517,7 +539,16 @@ def agenda_item(
     return _tail(out, record, u.page(f"/sitzungen/{record.meeting_id}#top-{record.id}"))
 
 
-def paper(record: Paper, u: Urls, *, internal: bool = True) -> dict[str, Any]:
+def paper(
+    record: Paper,
+    u: Urls,
+    *,
+    internal: bool = True,
+    refs: PaperRefs | None = None,
+    consultation_refs: Mapping[int, ConsultationRefs] | None = None,
+) -> dict[str, Any]:
+    """``refs``/``consultation_refs``: the links computed for a whole page; without them the
+    relationships must be loaded."""
     out = _head(record, "paper", u)
     out["body"] = u.obj("body", record.body_id)
     _put(out, "name", record.name)
@@ -525,45 +556,83 @@ def paper(record: Paper, u: Urls, *, internal: bool = True) -> dict[str, Any]:
     _put(out, "date", fmt_date(record.date))
     _put(out, "paperType", record.paper_type)
 
-    def refs(papers: Iterable[Paper]) -> list[str]:
+    def papers(papers: Iterable[Paper]) -> list[str]:
         return [
             u.obj("paper", p.id)
             for p in sorted(papers, key=lambda p: p.id)
             if paper_ok(p) and p.id != record.id
         ]
 
-    _put(out, "relatedPaper", refs(record.related_papers))
-    _put(out, "superordinatedPaper", refs(record.superordinated_papers))
-    _put(out, "subordinatedPaper", refs(record.subordinated_papers))
+    def ids(kind: str, values: list[int]) -> list[str]:
+        return [u.obj(kind, i) for i in values]
+
+    if refs is not None:
+        _put(out, "relatedPaper", ids("paper", refs.related))
+        _put(out, "superordinatedPaper", ids("paper", refs.superordinated))
+        _put(out, "subordinatedPaper", ids("paper", refs.subordinated))
+    else:
+        _put(out, "relatedPaper", papers(record.related_papers))
+        _put(out, "superordinatedPaper", papers(record.superordinated_papers))
+        _put(out, "subordinatedPaper", papers(record.subordinated_papers))
     if internal:
         _one_file(out, "mainFile", record.main_file, u)
         _put(out, "auxiliaryFile", _files(record.auxiliary_files, u))
-    _put(out, "originatorPerson", [u.obj("person", p.id) for p in record.originator_persons if alive(p)])
-    _put(
-        out, "underDirectionOf", [u.obj("organization", o.id) for o in record.under_direction_of if alive(o)]
-    )
-    _put(
-        out,
-        "originatorOrganization",
-        [u.obj("organization", o.id) for o in record.originator_organizations if alive(o)],
-    )
+    if refs is not None:
+        _put(out, "originatorPerson", ids("person", refs.originator_persons))
+        _put(out, "underDirectionOf", ids("organization", refs.under_direction_of))
+        _put(out, "originatorOrganization", ids("organization", refs.originator_organizations))
+    else:
+        _put(out, "originatorPerson", [u.obj("person", p.id) for p in record.originator_persons if alive(p)])
+        _put(
+            out,
+            "underDirectionOf",
+            [u.obj("organization", o.id) for o in record.under_direction_of if alive(o)],
+        )
+        _put(
+            out,
+            "originatorOrganization",
+            [u.obj("organization", o.id) for o in record.originator_organizations if alive(o)],
+        )
     if internal:
         consultations = sorted(
             (c for c in record.consultations if alive(c)), key=lambda c: (c.position, c.id)
         )
-        _put(out, "consultation", [consultation(c, u, embedded=True) for c in consultations])
+        _put(
+            out,
+            "consultation",
+            [
+                consultation(
+                    c,
+                    u,
+                    embedded=True,
+                    refs=consultation_refs.get(c.id, ConsultationRefs())
+                    if consultation_refs is not None
+                    else None,
+                )
+                for c in consultations
+            ],
+        )
     return _tail(out, record, u.page(f"/vorlagen/{record.id}"))
 
 
-def consultation(record: Consultation, u: Urls, *, embedded: bool = False) -> dict[str, Any]:
+def consultation(
+    record: Consultation, u: Urls, *, embedded: bool = False, refs: ConsultationRefs | None = None
+) -> dict[str, Any]:
     out = _head(record, "consultation", u)
     if not embedded:
         out["paper"] = u.obj("paper", record.paper_id)
-    if record.agenda_item is not None and item_ok(record.agenda_item):
-        out["agendaItem"] = u.obj("agenda-item", record.agenda_item.id)
-    if record.meeting is not None and meeting_ok(record.meeting):
-        out["meeting"] = u.obj("meeting", record.meeting.id)
-    _put(out, "organization", [u.obj("organization", o.id) for o in record.organizations if alive(o)])
+    if refs is not None:
+        if refs.agenda_item is not None:
+            out["agendaItem"] = u.obj("agenda-item", refs.agenda_item)
+        if refs.meeting is not None:
+            out["meeting"] = u.obj("meeting", refs.meeting)
+        _put(out, "organization", [u.obj("organization", i) for i in refs.organizations])
+    else:
+        if record.agenda_item is not None and item_ok(record.agenda_item):
+            out["agendaItem"] = u.obj("agenda-item", record.agenda_item.id)
+        if record.meeting is not None and meeting_ok(record.meeting):
+            out["meeting"] = u.obj("meeting", record.meeting.id)
+        _put(out, "organization", [u.obj("organization", o.id) for o in record.organizations if alive(o)])
     out["authoritative"] = bool(record.authoritative)
     _put(out, "role", record.role)
     return _tail(out, record)
@@ -578,6 +647,8 @@ def serialize(
     file_refs: dict[int, FileRefs] | None = None,
     location_refs: dict[int, LocationRefs] | None = None,
     first_consultation: Mapping[int, int] | None = None,
+    paper_refs: Mapping[int, PaperRefs] | None = None,
+    consultation_refs: Mapping[int, ConsultationRefs] | None = None,
 ) -> dict[str, Any]:
     """The standalone copy of ``record`` (of URL segment ``kind``), or its deleted stub."""
     if record.deleted:
@@ -597,9 +668,21 @@ def serialize(
     if kind == "agenda-item":
         return agenda_item(record, u, internal=internal, first_consultation=first_consultation)
     if kind == "paper":
-        return paper(record, u, internal=internal)
+        return paper(
+            record,
+            u,
+            internal=internal,
+            refs=paper_refs.get(record.id, PaperRefs()) if paper_refs is not None else None,
+            consultation_refs=consultation_refs,
+        )
     if kind == "consultation":
-        return consultation(record, u)
+        return consultation(
+            record,
+            u,
+            refs=consultation_refs.get(record.id, ConsultationRefs())
+            if consultation_refs is not None
+            else None,
+        )
     if kind == "file":
         return file(record, u, refs=(file_refs or {}).get(record.id, FileRefs()))
     if kind == "location":

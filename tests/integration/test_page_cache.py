@@ -48,8 +48,9 @@ async def test_language_and_htmx_are_part_of_the_key(settings, session):
 
 async def test_signed_in_users_never_get_or_leave_cached_pages(settings, session):
     town = await make_town(session)
-    account = await create_account(session, "ratsfrau", "ein-langes-passwort-123", ["councillor"],
-                                   person_id=town.member.id)
+    account = await create_account(
+        session, "ratsfrau", "ein-langes-passwort-123", ["councillor"], person_id=town.member.id
+    )
     await session.commit()
     token = await create_session(session, account.id)
     await session.commit()

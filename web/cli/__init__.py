@@ -98,7 +98,7 @@ def worker(once: bool) -> None:
 def _load_commands() -> None:
     import importlib
 
-    for name in ("demo", "documents", "oparl", "search", "users"):
+    for name in ("demo", "documents", "oparl", "search", "users", "votes"):
         importlib.import_module(f"web.cli.{name}")
 
 

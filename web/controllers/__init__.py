@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.controllers import account, console, documents, feeds, live, oparl, pages, search, staff, system
+from web.controllers import account, console, documents, feeds, live, oparl, pages, search, staff, system, votes
 
 route_handlers: list[Any] = [
     *pages.routes,
@@ -13,6 +13,7 @@ route_handlers: list[Any] = [
     *feeds.routes,
     *live.routes,
     *console.routes,
+    *votes.routes,
     *staff.routes,
     *account.routes,
     *system.routes,

@@ -208,7 +208,9 @@ async def _account_page(
 ) -> Template:
     rows = (
         await db_session.execute(
-            select(WebSession).where(WebSession.account_id == account.id).order_by(WebSession.last_seen.desc())
+            select(WebSession)
+            .where(WebSession.account_id == account.id)
+            .order_by(WebSession.last_seen.desc())
         )
     ).scalars()
     current = (request.scope.get("state") or {}).get(SESSION_KEY)
@@ -246,7 +248,13 @@ async def account_password(request: Request[Any, Any, Any], db_session: AsyncSes
     error = await _check_password(request, account, _field(form, "current"))
     if error is not None:
         return await _account_page(
-            request, db_session, viewer, account, error=error, error_field="current", status=_password_status(error)
+            request,
+            db_session,
+            viewer,
+            account,
+            error=error,
+            error_field="current",
+            status=_password_status(error),
         )
     new, repeat = _field(form, "new"), _field(form, "repeat")
     if new != repeat:
@@ -275,9 +283,7 @@ async def account_password(request: Request[Any, Any, Any], db_session: AsyncSes
     await audit.record(db_session, "password.changed", actor=account, account=account)
     token = await create_session(db_session, account.id)
     await db_session.commit()
-    return Redirect(
-        path="/konto?erledigt=passwort", status_code=303, cookies=_auth_cookies(request, token)
-    )
+    return Redirect(path="/konto?erledigt=passwort", status_code=303, cookies=_auth_cookies(request, token))
 
 
 @post("/konto/sitzungen-beenden", name="account_end_sessions", guards=[require_login], cache=False)
@@ -286,7 +292,9 @@ async def account_end_sessions(
 ) -> Redirect:
     account = await current_account(db_session, viewer)
     count = await delete_account_sessions(db_session, account.id)
-    await audit.record(db_session, "sessions.ended", actor=account, account=account, detail={"sessions": count})
+    await audit.record(
+        db_session, "sessions.ended", actor=account, account=account, detail={"sessions": count}
+    )
     await db_session.commit()
     request.scope.get("state", {}).pop(SESSION_KEY, None)
     return Redirect(path="/anmelden", status_code=303, cookies=_auth_cookies(request, None))
@@ -339,7 +347,9 @@ async def totp_page(
 
 
 def _password_status(error: str) -> int:
-    return 429 if error == _("Zu viele Fehlversuche. Bitte versuchen Sie es in einigen Minuten erneut.") else 400
+    return (
+        429 if error == _("Zu viele Fehlversuche. Bitte versuchen Sie es in einigen Minuten erneut.") else 400
+    )
 
 
 @post("/konto/2fa/einrichten", name="account_totp_begin", guards=[require_login], cache=False)
@@ -349,7 +359,13 @@ async def totp_begin(request: Request[Any, Any, Any], db_session: AsyncSession, 
     error = await _check_password(request, account, _field(form, "password"))
     if error is not None:
         return await _totp_page(
-            request, db_session, viewer, account, error=error, error_field="password", status=_password_status(error)
+            request,
+            db_session,
+            viewer,
+            account,
+            error=error,
+            error_field="password",
+            status=_password_status(error),
         )
     try:
         await totp.begin_enrolment(db_session, account, _secret_key(request))
@@ -387,15 +403,15 @@ async def totp_confirm(request: Request[Any, Any, Any], db_session: AsyncSession
             db_session,
             viewer,
             account,
-            error=_("Der Code ist falsch oder abgelaufen. Bitte geben Sie den aktuellen Code aus der App ein."),
+            error=_(
+                "Der Code ist falsch oder abgelaufen. Bitte geben Sie den aktuellen Code aus der App ein."
+            ),
             error_field="code",
             status=400,
         )
     await audit.record(db_session, "totp.enabled", actor=account, account=account)
     await db_session.commit()
-    return await _totp_page(
-        request, db_session, viewer, account, recovery_codes=codes, done=_done("2fa-an")
-    )
+    return await _totp_page(request, db_session, viewer, account, recovery_codes=codes, done=_done("2fa-an"))
 
 
 async def _password_and_code(
@@ -426,7 +442,9 @@ async def totp_disable(request: Request[Any, Any, Any], db_session: AsyncSession
         return Redirect(path="/konto/2fa", status_code=303)
     error, field, status = await _password_and_code(request, db_session, account, form)
     if error is not None:
-        return await _totp_page(request, db_session, viewer, account, error=error, error_field=field, status=status)
+        return await _totp_page(
+            request, db_session, viewer, account, error=error, error_field=field, status=status
+        )
     await totp.disable(db_session, account.id)
     await audit.record(db_session, "totp.disabled", actor=account, account=account)
     await db_session.commit()
@@ -441,7 +459,9 @@ async def totp_codes(request: Request[Any, Any, Any], db_session: AsyncSession, 
         return Redirect(path="/konto/2fa", status_code=303)
     error, field, status = await _password_and_code(request, db_session, account, form)
     if error is not None:
-        return await _totp_page(request, db_session, viewer, account, error=error, error_field=field, status=status)
+        return await _totp_page(
+            request, db_session, viewer, account, error=error, error_field=field, status=status
+        )
     codes = await totp.regenerate_recovery_codes(db_session, account.id)
     await audit.record(db_session, "recovery_codes.renewed", actor=account, account=account)
     await db_session.commit()
@@ -598,7 +618,9 @@ async def admin_accounts(db_session: AsyncSession, viewer: Viewer, erledigt: str
 
 
 @post("/verwaltung/konten", name="admin_account_create", guards=[require_admin], cache=False)
-async def admin_account_create(request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer) -> Any:
+async def admin_account_create(
+    request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer
+) -> Any:
     form = await request.form()
     raw_username = _field(form, "username")
     values: dict[str, Any] = {
@@ -610,7 +632,9 @@ async def admin_account_create(request: Request[Any, Any, Any], db_session: Asyn
     try:
         display_name = clean_text(_field(form, "display_name"), 300)
         if display_name is None:
-            raise FormError(_("Der Anzeigename enthält unzulässige Zeichen oder ist zu lang."), "display_name")
+            raise FormError(
+                _("Der Anzeigename enthält unzulässige Zeichen oder ist zu lang."), "display_name"
+            )
         roles = parse_roles(_getall(form, "roles"))
         person_id = parse_id(_field(form, "person_id") or None)
         if service.normalize_username(raw_username) is None:
@@ -623,11 +647,17 @@ async def admin_account_create(request: Request[Any, Any, Any], db_session: Asyn
             password = generate_password()
         try:
             account = await service.create_account(
-                db_session, raw_username, password, roles, display_name=display_name or None, person_id=person_id
+                db_session,
+                raw_username,
+                password,
+                roles,
+                display_name=display_name or None,
+                person_id=person_id,
             )
         except passwords.PasswordTooWeak as exc:
             raise FormError(
-                _("Das Passwort muss mindestens %(n)s Zeichen lang sein.") % {"n": passwords.MIN_PASSWORD_LENGTH},
+                _("Das Passwort muss mindestens %(n)s Zeichen lang sein.")
+                % {"n": passwords.MIN_PASSWORD_LENGTH},
                 "password",
             ) from exc
         except service.AccountError as exc:
@@ -678,7 +708,9 @@ async def admin_account_update(
     try:
         display_name = clean_text(_field(form, "display_name"), 300)
         if display_name is None:
-            raise FormError(_("Der Anzeigename enthält unzulässige Zeichen oder ist zu lang."), "display_name")
+            raise FormError(
+                _("Der Anzeigename enthält unzulässige Zeichen oder ist zu lang."), "display_name"
+            )
         roles = parse_roles(_getall(form, "roles"))
         person_id = parse_id(_field(form, "person_id") or None)
         if person_id is not None and await db_session.get(Person, person_id) is None:
@@ -686,7 +718,9 @@ async def admin_account_update(
         had_admin = "admin" in (account.roles or [])
         if had_admin and "admin" not in roles:
             if account.id == viewer.account_id:
-                raise FormError(_("Sie können sich die Rolle Administration nicht selbst entziehen."), "roles")
+                raise FormError(
+                    _("Sie können sich die Rolle Administration nicht selbst entziehen."), "roles"
+                )
             if not account.disabled and await _other_active_admins(db_session, account.id) == 0:
                 raise FormError(_("Das letzte aktive Administrationskonto muss die Rolle behalten."), "roles")
     except FormError as exc:
@@ -717,7 +751,12 @@ async def admin_account_update(
     return Redirect(path=f"/verwaltung/konten/{account.id}?erledigt=gespeichert", status_code=303)
 
 
-@post("/verwaltung/konten/{account_id:int}/sperren", name="admin_account_disable", guards=[require_admin], cache=False)
+@post(
+    "/verwaltung/konten/{account_id:int}/sperren",
+    name="admin_account_disable",
+    guards=[require_admin],
+    cache=False,
+)
 async def admin_account_disable(db_session: AsyncSession, viewer: Viewer, account_id: int) -> Any:
     account = await _load_account(db_session, account_id)
     if account.id == viewer.account_id:
@@ -726,25 +765,35 @@ async def admin_account_disable(db_session: AsyncSession, viewer: Viewer, accoun
         )
     if not account.disabled:
         await service.disable_account(db_session, account)
-        await audit.record(db_session, "account.disabled", actor=await _actor(db_session, viewer), account=account)
+        await audit.record(
+            db_session, "account.disabled", actor=await _actor(db_session, viewer), account=account
+        )
         await db_session.commit()
     return Redirect(path=f"/verwaltung/konten/{account.id}?erledigt=gesperrt", status_code=303)
 
 
 @post(
-    "/verwaltung/konten/{account_id:int}/entsperren", name="admin_account_enable", guards=[require_admin], cache=False
+    "/verwaltung/konten/{account_id:int}/entsperren",
+    name="admin_account_enable",
+    guards=[require_admin],
+    cache=False,
 )
 async def admin_account_enable(db_session: AsyncSession, viewer: Viewer, account_id: int) -> Any:
     account = await _load_account(db_session, account_id)
     if account.disabled or account.locked_until is not None:
         await service.enable_account(db_session, account)
-        await audit.record(db_session, "account.enabled", actor=await _actor(db_session, viewer), account=account)
+        await audit.record(
+            db_session, "account.enabled", actor=await _actor(db_session, viewer), account=account
+        )
         await db_session.commit()
     return Redirect(path=f"/verwaltung/konten/{account.id}?erledigt=entsperrt", status_code=303)
 
 
 @post(
-    "/verwaltung/konten/{account_id:int}/passwort", name="admin_account_password", guards=[require_admin], cache=False
+    "/verwaltung/konten/{account_id:int}/passwort",
+    name="admin_account_password",
+    guards=[require_admin],
+    cache=False,
 )
 async def admin_account_password(
     request: Request[Any, Any, Any], db_session: AsyncSession, viewer: Viewer, account_id: int
@@ -761,7 +810,8 @@ async def admin_account_password(
             db_session,
             viewer,
             account,
-            error=_("Das Passwort muss mindestens %(n)s Zeichen lang sein.") % {"n": passwords.MIN_PASSWORD_LENGTH},
+            error=_("Das Passwort muss mindestens %(n)s Zeichen lang sein.")
+            % {"n": passwords.MIN_PASSWORD_LENGTH},
             error_field="password",
             status=400,
         )

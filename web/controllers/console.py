@@ -176,10 +176,14 @@ async def _members(session: AsyncSession, meeting: Meeting, state: LiveState) ->
     if ids:
         people = (
             await session.execute(
-                select(Person.id, Person.name, Person.family_name, Person.given_name).where(Person.id.in_(ids))
+                select(Person.id, Person.name, Person.family_name, Person.given_name).where(
+                    Person.id.in_(ids)
+                )
             )
         ).all()
-        for pid, name, family, given in sorted(people, key=lambda r: ((r[2] or r[1] or "").lower(), r[1] or "")):
+        for pid, name, _family, _given in sorted(
+            people, key=lambda r: ((r[2] or r[1] or "").lower(), r[1] or "")
+        ):
             rows.append(
                 MemberRow(
                     person_id=pid,
@@ -201,7 +205,9 @@ async def _items(session: AsyncSession, viewer: Viewer, meeting: Meeting, state:
         )
     ).scalars()
     current = state.agenda_item_id if state.is_open else None
-    return [ItemRow(item=i, current=i.id == current, done=i.end is not None and i.id != current) for i in items]
+    return [
+        ItemRow(item=i, current=i.id == current, done=i.end is not None and i.id != current) for i in items
+    ]
 
 
 async def _console_context(
@@ -265,7 +271,9 @@ async def console_meetings(db_session: AsyncSession, viewer: Viewer) -> Template
             .limit(50)
         )
     ).scalars()
-    return Template(template_name="console/meetings.html", context={"meetings": list(meetings), "viewer": viewer})
+    return Template(
+        template_name="console/meetings.html", context={"meetings": list(meetings), "viewer": viewer}
+    )
 
 
 @get("/verwaltung/sitzungen/{meeting_id:int}/konsole", name="console", guards=[require_console], cache=False)
@@ -357,11 +365,11 @@ async def console_post(
 ) -> Any:
     if action not in CONSOLE_ACTIONS:
         raise NotFoundException()
-    meeting = await _visible_meeting(db_session, viewer, meeting_id)
+    meeting_id = (await _visible_meeting(db_session, viewer, meeting_id)).id
     form = await request.form()
     error: svc.ConsoleError | None = None
     try:
-        await _console_action(action, form, db_session, _channels(request), meeting.id)
+        await _console_action(action, form, db_session, _channels(request), meeting_id)
     except svc.ConsoleError as exc:
         await db_session.rollback()
         if exc.status == 404:
@@ -370,9 +378,9 @@ async def console_post(
             raise HTTPException(status_code=exc.status, detail=_message(exc)) from exc
         error = exc
     if not _is_htmx(request):
-        return Redirect(path=f"/verwaltung/sitzungen/{meeting.id}/konsole", status_code=303)
+        return Redirect(path=f"/verwaltung/sitzungen/{meeting_id}/konsole", status_code=303)
     db_session.expire_all()
-    meeting = await _visible_meeting(db_session, viewer, meeting.id)
+    meeting = await _visible_meeting(db_session, viewer, meeting_id)
     context = await _console_context(db_session, viewer, meeting, error=_message(error) if error else None)
     return HTMXBlockTemplate(
         template_name="console/console.html",
@@ -402,13 +410,13 @@ async def _device_context(
     rows = []
     for r in items:
         entries = await svc.speaker_list(session, meeting.id, r.item.id)
-        mine = next(
-            (e for e in entries if e.person_id == person_id and e.state != SpeakerState.DONE), None
-        )
+        mine = next((e for e in entries if e.person_id == person_id and e.state != SpeakerState.DONE), None)
         waiting = [e for e in entries if e.state == SpeakerState.REQUESTED]
         place = next((i + 1 for i, e in enumerate(waiting) if e.person_id == person_id), None)
         conflicted = person_id in await attendance.conflicted_person_ids(session, meeting.id, r.item.id)
-        rows.append({"row": r, "mine": mine, "place": place, "waiting": len(waiting), "conflicted": conflicted})
+        rows.append(
+            {"row": r, "mine": mine, "place": place, "waiting": len(waiting), "conflicted": conflicted}
+        )
     quorum = await attendance.quorum(session, meeting.id, present=set(state.present_person_ids))
     return {
         "meeting": meeting,
@@ -443,7 +451,12 @@ PARTICIPATION_ACTIONS = frozenset(
 
 
 async def _participation_action(
-    action: str, form: Any, session: AsyncSession, publisher: ChannelsPlugin | None, meeting_id: int, person_id: int
+    action: str,
+    form: Any,
+    session: AsyncSession,
+    publisher: ChannelsPlugin | None,
+    meeting_id: int,
+    person_id: int,
 ) -> None:
     if action == "einwilligung":
         consent = _form_consent(form)
@@ -453,26 +466,37 @@ async def _participation_action(
         return
     item_id = _form_id(form, "item_id")
     if action == "wortmeldung":
-        await svc.request_to_speak(session, publisher, meeting_id, item_id, person_id, consent=_form_consent(form))
+        await svc.request_to_speak(
+            session, publisher, meeting_id, item_id, person_id, consent=_form_consent(form)
+        )
     elif action == "zurueckziehen":
         await svc.withdraw_request(session, publisher, meeting_id, item_id, person_id)
     elif action == "rede-einwilligung":
         await svc.set_speech_consent(session, publisher, meeting_id, item_id, person_id, _form_consent(form))
     elif action in ("befangen", "nicht-befangen"):
-        await svc.set_conflict(session, publisher, meeting_id, item_id, person_id, declared=action == "befangen")
+        await svc.set_conflict(
+            session, publisher, meeting_id, item_id, person_id, declared=action == "befangen"
+        )
 
 
-@post("/sitzungen/{meeting_id:int}/teilnahme/{action:str}", name="participation_action", guards=[require_login], cache=False)
+@post(
+    "/sitzungen/{meeting_id:int}/teilnahme/{action:str}",
+    name="participation_action",
+    guards=[require_login],
+    cache=False,
+)
 async def participation_post(
     request: Request[Any, Any, Any], meeting_id: int, action: str, db_session: AsyncSession, viewer: Viewer
 ) -> Any:
     if action not in PARTICIPATION_ACTIONS:
         raise NotFoundException()
-    meeting, person_id = await _participant(db_session, viewer, meeting_id)
+    meeting_id = (await _participant(db_session, viewer, meeting_id))[0].id
+    person_id = viewer.person_id
+    assert person_id is not None
     form = await request.form()
     error: svc.ConsoleError | None = None
     try:
-        await _participation_action(action, form, db_session, _channels(request), meeting.id, person_id)
+        await _participation_action(action, form, db_session, _channels(request), meeting_id, person_id)
     except svc.ConsoleError as exc:
         await db_session.rollback()
         if exc.status == 404:
@@ -481,10 +505,12 @@ async def participation_post(
             raise HTTPException(status_code=exc.status, detail=_message(exc)) from exc
         error = exc
     if not _is_htmx(request):
-        return Redirect(path=f"/sitzungen/{meeting.id}/teilnahme", status_code=303)
+        return Redirect(path=f"/sitzungen/{meeting_id}/teilnahme", status_code=303)
     db_session.expire_all()
-    meeting = await _visible_meeting(db_session, viewer, meeting.id)
-    context = await _device_context(db_session, viewer, meeting, person_id, error=_message(error) if error else None)
+    meeting = await _visible_meeting(db_session, viewer, meeting_id)
+    context = await _device_context(
+        db_session, viewer, meeting, person_id, error=_message(error) if error else None
+    )
     return HTMXBlockTemplate(
         template_name="console/participation.html",
         block_name="participation",

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import NotFoundException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -28,19 +28,28 @@ KEEPALIVE_SECONDS = 15.0
 
 @get("/sitzungen/{meeting_id:int}/live", name="meeting_live", cache=False)
 async def meeting_live(
-    meeting_id: int, db_session: AsyncSession, viewer: Viewer, channels: ChannelsPlugin
+    request: Request[Any, Any, Any],
+    meeting_id: int,
+    db_session: AsyncSession,
+    viewer: Viewer,
+    channels: ChannelsPlugin,
 ) -> ServerSentEvent:
     found = (
         await db_session.execute(select(Meeting.id).where(Meeting.id == meeting_id, meeting_visible(viewer)))
     ).scalar_one_or_none()
     if found is None:
         raise NotFoundException()
-    state = (await live_state(db_session, meeting_id)).as_dict()
     await db_session.close()
+    db = request.app.state.db
 
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
-        yield ServerSentEventMessage(event="state", data=json.dumps(state), retry=3000)
+        # Subscribe first, then read the state: an event recorded in between is either part of the
+        # state (and skipped below) or arrives from the subscription — none is lost.
         async with channels.start_subscription([meeting_channel(meeting_id)]) as subscriber:
+            async with db.sessionmaker() as s:
+                state = (await live_state(s, meeting_id)).as_dict()
+            seen = state.get("last_event_id") or 0
+            yield ServerSentEventMessage(event="state", data=json.dumps(state), retry=3000)
             events = subscriber.iter_events()
             while True:
                 try:
@@ -52,9 +61,12 @@ async def meeting_live(
                     return
                 data = raw.decode() if isinstance(raw, bytes) else str(raw)
                 try:
-                    event_id = str(json.loads(data).get("id", ""))
+                    number = json.loads(data).get("id")
                 except (ValueError, AttributeError):
-                    event_id = None
+                    number = None
+                if isinstance(number, int) and number <= seen:
+                    continue  # already part of the state sent first
+                event_id = str(number) if number is not None else None
                 yield ServerSentEventMessage(event="timeline", data=data, id=event_id or None)
 
     return ServerSentEvent(stream())

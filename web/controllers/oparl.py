@@ -32,13 +32,16 @@ from council.oparl.lists import (
     Found,
     Page,
     body_scope,
+    consultation_refs,
     file_refs,
     first_body_id,
     first_consultations,
+    is_visible,
     list_page,
     load_object,
     location_refs,
     organization_scope,
+    paper_refs,
     parse_list_params,
     system_dates,
 )
@@ -188,6 +191,13 @@ async def render_objects(
         consultations = await first_consultations(session, meeting_ids=live_ids)
     elif kind == "agenda-item":
         consultations = await first_consultations(session, item_ids=live_ids)
+    prefs = await paper_refs(session, live_ids) if kind == "paper" else None
+    crefs = None
+    if kind == "consultation":
+        crefs = await consultation_refs(session, live_ids)
+    elif kind == "paper" and internal:
+        embedded = [c.id for f in found if not f.deleted for c in f.record.consultations]
+        crefs = await consultation_refs(session, embedded)
     out = []
     for f in found:
         if f.deleted:
@@ -202,6 +212,8 @@ async def render_objects(
                     file_refs=frefs,
                     location_refs=lrefs,
                     first_consultation=consultations if consultations is not None else {},
+                    paper_refs=prefs if prefs is not None else {},
+                    consultation_refs=crefs if crefs is not None else {},
                 )
             )
     return out
@@ -220,8 +232,7 @@ async def oparl_body_list(
 ) -> Response[Any]:
     if segment not in ser.BODY_LISTS:
         raise NotFoundException()
-    found = await load_object(db_session, "body", record_id)
-    if found is None or found.deleted:
+    if not await is_visible(db_session, "body", record_id):
         raise NotFoundException()
     kind = ser.BODY_LISTS[segment][1]
     first = await first_body_id(db_session)
@@ -240,8 +251,7 @@ async def oparl_organization_list(
 ) -> Response[Any]:
     if segment not in ser.ORGANIZATION_LISTS:
         raise NotFoundException()
-    found = await load_object(db_session, "organization", record_id)
-    if found is None or found.deleted:
+    if not await is_visible(db_session, "organization", record_id):
         raise NotFoundException()
     kind = ser.ORGANIZATION_LISTS[segment][1]
     url = _urls(request).organization_list(record_id, segment)

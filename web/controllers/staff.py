@@ -34,7 +34,6 @@ from council.records.access import Viewer
 from web import i18n
 from web.controllers.system import _safe_next
 from web.deps import SESSION_KEY, expired_cookie
-
 from web.guards import LOGIN_PATH, require_staff
 
 _ = i18n.gettext
@@ -169,7 +168,9 @@ async def login_submit(request: Request[Any, Any, Any], db_session: AsyncSession
     if await totp.is_enabled(db_session, account.id):
         challenge = await totp.create_challenge(db_session, account.id, next_path)
         await db_session.commit()
-        return Redirect(path="/anmelden/2fa", status_code=303, cookies=[_challenge_cookie(request, challenge)])
+        return Redirect(
+            path="/anmelden/2fa", status_code=303, cookies=[_challenge_cookie(request, challenge)]
+        )
     return await _signed_in(request, db_session, account, next_path)
 
 
@@ -270,7 +271,9 @@ async def login_2fa_submit(request: Request[Any, Any, Any], db_session: AsyncSes
         return _expired_second_step(request, viewer)
     await db_session.commit()
     return _second_step_page(
-        viewer, error=_("Der Code ist falsch oder wurde schon verwendet. Bitte versuchen Sie es erneut."), status=401
+        viewer,
+        error=_("Der Code ist falsch oder wurde schon verwendet. Bitte versuchen Sie es erneut."),
+        status=401,
     )
 
 

@@ -23,7 +23,12 @@
     if (!window.EventSource) { return; }
     var state = {};
     var source = new EventSource(root.getAttribute("data-live-url"));
-    source.addEventListener("state", function (e) { state = JSON.parse(e.data); applyState(root, state); });
+    source.addEventListener("state", function (e) {
+      state = JSON.parse(e.data);
+      applyState(root, state);
+      // live-meeting.js (quorum, current speaker) listens for the state as well
+      root.dispatchEvent(new CustomEvent("rathaus:state", { detail: state, bubbles: true }));
+    });
     source.addEventListener("timeline", function (e) {
       var ev = JSON.parse(e.data);
       if (ev.kind === "meeting.opened") { state.is_open = true; state.is_closed = false; }

@@ -1,0 +1,248 @@
+"""Races and crashes, over real HTTP against real servers:
+
+- 50 parallel ballots from one councillor → exactly one accepted (201), the rest 409; on PostgreSQL
+  also across two server processes on one database;
+- 60 councillors voting at once → all acknowledged, tally correct;
+- kill -9 of the server at random points while ballots (and sometimes the close) are in flight,
+  ``RATHAUS_VOTE_CRASH_ROUNDS`` times (default 100) → no acknowledged ballot lost, none duplicated,
+  the poll's state as acknowledged, the hash chain intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from council.accounts.sessions import SESSION_COOKIE
+from tests.integration.test_live import serve
+from tests.integration.vote_server import ForkServer, Subprocess, wait_ready
+from tests.vote_helpers import make_vote_town
+from votes import service
+from votes.models import Ballot, HashLogEntry, Poll, SecretChoice, SecretParticipation
+from votes.verify import verify
+
+CRASH_ROUNDS = int(os.environ.get("RATHAUS_VOTE_CRASH_ROUNDS", "100"))
+
+
+async def csrf_pair(base: str) -> tuple[str, str]:
+    """(form token, cookie value) for CSRF: valid on every server with the same secret."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+        r = await c.get("/anmelden")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', r.text).group(1)
+        return token, c.cookies.get("csrftoken")
+
+
+def headers(session_token: str, csrf: tuple[str, str], key: str) -> dict[str, str]:
+    return {
+        "cookie": f"{SESSION_COOKIE}={session_token}; csrftoken={csrf[1]}",
+        "x-csrftoken": csrf[0],
+        "accept": "application/json",
+        "idempotency-key": key,
+    }
+
+
+async def _open_poll(db: Any, vt: Any, kind: str = "named") -> int:
+    async with db.sessionmaker() as s:
+        poll = await service.create_poll(s, meeting_id=vt.meeting_id, agenda_item_id=vt.item_id, kind=kind)
+        await service.open_poll(s, None, poll.id)
+        return poll.id
+
+
+async def _ballots(db: Any, poll_id: int) -> list[tuple[int, str]]:
+    async with db.sessionmaker() as s:
+        return [(int(p), str(c)) for p, c in (await s.execute(select(Ballot.person_id, Ballot.choice).where(Ballot.poll_id == poll_id))).all()]
+
+
+async def _burst_one_voter(bases: list[str], vt: Any, poll_id: int, n: int = 50) -> list[int]:
+    csrf = await csrf_pair(bases[0])
+    voter = vt.members[0]
+    limits = httpx.Limits(max_connections=n)
+    clients = [httpx.AsyncClient(base_url=b, timeout=30, limits=limits) for b in bases]
+    try:
+        async def one(i: int) -> int:
+            client = clients[i % len(clients)]
+            r = await client.post(
+                f"/abstimmungen/{poll_id}/stimme",
+                data={"choice": random.choice(["yes", "no", "abstain"])},
+                headers=headers(vt.tokens[voter], csrf, f"race-{poll_id}-{i:04d}"),
+            )
+            return r.status_code
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+async def test_50_parallel_ballots_from_one_councillor(app: Any, db: Any) -> None:
+    async with db.sessionmaker() as s:
+        vt = await make_vote_town(s)
+    poll_id = await _open_poll(db, vt)
+    async with serve(app) as base:
+        codes = await _burst_one_voter([base], vt, poll_id)
+    assert sorted(codes).count(201) == 1 and codes.count(409) == 49, sorted(codes)
+    assert len(await _ballots(db, poll_id)) == 1
+    async with db.sessionmaker() as s:
+        assert (await verify(s, poll_id=poll_id)).ok
+
+
+@pytest.mark.postgres_only
+async def test_50_parallel_ballots_across_two_server_processes(settings: Any, db: Any) -> None:
+    async with db.sessionmaker() as s:
+        vt = await make_vote_town(s)
+    poll_id = await _open_poll(db, vt)
+    servers = [Subprocess(settings), Subprocess(settings)]
+    try:
+        for srv in servers:
+            await wait_ready(srv.base, proc=srv.proc)
+        codes = await _burst_one_voter([srv.base for srv in servers], vt, poll_id)
+    finally:
+        for srv in servers:
+            srv.stop()
+    assert codes.count(201) == 1 and codes.count(409) == 49, sorted(codes)
+    assert len(await _ballots(db, poll_id)) == 1
+    async with db.sessionmaker() as s:
+        assert (await verify(s)).ok
+
+
+async def test_60_councillors_vote_at_once(app: Any, db: Any) -> None:
+    async with db.sessionmaker() as s:
+        vt = await make_vote_town(s, extra_members=55, absent=0)
+    assert len(vt.members) == 60
+    poll_id = await _open_poll(db, vt)
+    choices = {pid: random.choice(["yes", "no", "abstain"]) for pid in vt.members}
+    async with serve(app) as base:
+        csrf = await csrf_pair(base)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=60)) as c:
+            async def one(pid: int) -> httpx.Response:
+                return await c.post(
+                    f"/abstimmungen/{poll_id}/stimme",
+                    data={"choice": choices[pid]},
+                    headers=headers(vt.tokens[pid], csrf, f"sixty-{pid:06d}"),
+                )
+
+            responses = await asyncio.gather(*(one(pid) for pid in vt.members))
+    assert [r.status_code for r in responses] == [201] * 60
+    assert sorted(await _ballots(db, poll_id)) == sorted(choices.items())
+    async with db.sessionmaker() as s:
+        closed = await service.close_poll(s, None, poll_id)
+        expected = {c: list(choices.values()).count(c) for c in ("yes", "no", "abstain")}
+        assert closed.result["tally"] == expected
+        assert (await verify(s, poll_id=poll_id)).ok
+
+
+async def test_kill_9_during_voting(settings: Any, db: Any) -> None:
+    """The server is killed at a random moment while ballots are in flight; what it acknowledged stays."""
+    rng = random.Random(4711)
+    async with db.sessionmaker() as s:
+        vt = await make_vote_town(s, extra_members=7, absent=0)  # 12 members
+    clerk_headers: dict[str, str] = {}
+    zygote = ForkServer(settings)
+    lost: list[str] = []
+    closes_acked = 0
+    acked_total = 0
+    poll_id = None
+    try:
+        for round_no in range(CRASH_ROUNDS):
+            kind = "secret" if round_no % 3 == 2 else "named"
+            if poll_id is not None:
+                async with db.sessionmaker() as s:
+                    state = (await s.get(Poll, poll_id)).state
+                    if state == "open":
+                        await service.close_poll(s, None, poll_id)
+            poll_id = await _open_poll(db, vt, kind)
+            t0 = time.monotonic()
+            pid, base = zygote.spawn()
+            await wait_ready(base)
+            if not clerk_headers:
+                csrf = await csrf_pair(base)
+                clerk_headers = {
+                    "cookie": f"{SESSION_COOKIE}={vt.clerk_token}; csrftoken={csrf[1]}",
+                    "x-csrftoken": csrf[0],
+                    "accept": "application/json",
+                }
+            voters = rng.sample(vt.members, rng.randint(3, 8))
+            choices = {v: rng.choice(["yes", "no", "abstain"]) for v in voters}
+            send_close = round_no % 4 == 3
+            acked: dict[int, str] = {}
+            statuses: list[int] = []
+            close_acked = False
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                # warm the fresh process (first queries, templates), so that the kill lands mid-voting
+                await client.get(f"/abstimmungen/{poll_id}", headers={"cookie": f"{SESSION_COOKIE}={vt.tokens[vt.members[-1]]}"})
+
+                async def vote(voter: int, delay: float) -> None:
+                    await asyncio.sleep(delay)
+                    r = await client.post(
+                        f"/abstimmungen/{poll_id}/stimme",
+                        data={"choice": choices[voter]},
+                        headers=headers(vt.tokens[voter], csrf, f"crash-{poll_id}-{voter}"),
+                    )
+                    statuses.append(r.status_code)
+                    if r.status_code == 201:
+                        acked[voter] = choices[voter]
+
+                async def close(delay: float) -> None:
+                    nonlocal close_acked
+                    await asyncio.sleep(delay)
+                    r = await client.post(
+                        f"/abstimmungen/{poll_id}/schliessen", headers={**clerk_headers, "hx-request": "true"}
+                    )
+                    close_acked = r.status_code == 200 and "Die Abstimmung ist abgeschlossen." in r.text
+
+                tasks = [asyncio.create_task(vote(v, rng.uniform(0, 0.03))) for v in voters]
+                if send_close:
+                    tasks.append(asyncio.create_task(close(rng.uniform(0, 0.03))))
+                await asyncio.sleep(rng.uniform(0.0, 0.6))
+                zygote.kill(pid)
+                outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+                if os.environ.get("RATHAUS_VOTE_CRASH_DEBUG"):
+                    print([repr(o)[:80] for o in outcomes if o is not None][:2])
+            acked_total += len(acked)
+            if os.environ.get("RATHAUS_VOTE_CRASH_DEBUG"):
+                print(round_no, statuses, time.monotonic() - t0)
+            closes_acked += close_acked
+            # what the dead server acknowledged is in the database, once, and the poll is consistent
+            async with db.sessionmaker() as s:
+                poll = await s.get(Poll, poll_id)
+                if close_acked:
+                    assert poll.state == "closed"
+                assert poll.state in ("open", "closed")
+                if kind == "named":
+                    stored = dict(
+                        (int(p), str(c))
+                        for p, c in (await s.execute(select(Ballot.person_id, Ballot.choice).where(Ballot.poll_id == poll_id))).all()
+                    )
+                    for voter, choice in acked.items():
+                        if stored.get(voter) != choice:
+                            lost.append(f"round {round_no}: ballot of {voter} lost")
+                else:
+                    people = set(
+                        (await s.execute(select(SecretParticipation.person_id).where(SecretParticipation.poll_id == poll_id))).scalars()
+                    )
+                    lost.extend(f"round {round_no}: participation of {v} lost" for v in acked if v not in people)
+                    total = (await s.execute(select(func.sum(SecretChoice.count)).where(SecretChoice.poll_id == poll_id))).scalar_one()
+                    assert total == len(people)
+                per_voter = (
+                    await s.execute(
+                        select(HashLogEntry.data).where(HashLogEntry.poll_id == poll_id, HashLogEntry.kind.in_(["ballot", "participation"]))
+                    )
+                ).scalars().all()
+                assert len(per_voter) == poll.ballots_cast
+                report = await verify(s, poll_id=poll_id)
+                assert report.ok, (round_no, report.chain_problems, [p.problems for p in report.polls])
+    finally:
+        zygote.stop()
+    assert not lost, lost
+    assert acked_total > 0  # the test did test something
+    async with db.sessionmaker() as s:
+        assert (await verify(s)).chain_ok
+    print(f"{CRASH_ROUNDS} kills: {acked_total} acknowledged ballots kept, {closes_acked} acknowledged closes")
