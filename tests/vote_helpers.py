@@ -36,7 +36,9 @@ class VoteTown:
     outsider_person_id: int = 0
 
 
-async def _account(session: AsyncSession, username: str, roles: list[str], person_id: int | None) -> tuple[int, str]:
+async def _account(
+    session: AsyncSession, username: str, roles: list[str], person_id: int | None
+) -> tuple[int, str]:
     account = Account(
         username=username, display_name=username, password_hash="!unusable", roles=roles, person_id=person_id
     )
@@ -63,24 +65,36 @@ async def make_vote_town(
     assert meeting is not None and town.council_item is not None
     persons = list(town.persons)
     for i in range(extra_members):
-        p = Person(body=town.body, name=f"Mitglied {i + 1:03d}", given_name="Mitglied", family_name=f"{i + 1:03d}")
+        p = Person(
+            body=town.body, name=f"Mitglied {i + 1:03d}", given_name="Mitglied", family_name=f"{i + 1:03d}"
+        )
         session.add(p)
         persons.append(p)
     await session.flush()
     for p in persons[5:]:
         session.add(
-            Membership(person=p, organization=council, role="Ratsmitglied", voting_right=True, start_date=date(2025, 11, 1))
+            Membership(
+                person=p,
+                organization=council,
+                role="Ratsmitglied",
+                voting_right=True,
+                start_date=date(2025, 11, 1),
+            )
         )
     council.statutory_members = len(persons)
     secret_item = AgendaItem(meeting=meeting, number="5", order=5, name="Personalangelegenheit", public=False)
     session.add(secret_item)
-    outsider = Person(body=town.body, name="Erika Außenstehend", given_name="Erika", family_name="Außenstehend")
+    outsider = Person(
+        body=town.body, name="Erika Außenstehend", given_name="Erika", family_name="Außenstehend"
+    )
     session.add(outsider)
     await session.flush()
     members = [p.id for p in persons]
     present = members[: len(members) - absent] if absent else members
     for pid in present:
-        session.add(TimelineEvent(meeting_id=meeting.id, kind=EventKind.ATTENDANCE_JOINED, person_id=pid, payload={}))
+        session.add(
+            TimelineEvent(meeting_id=meeting.id, kind=EventKind.ATTENDANCE_JOINED, person_id=pid, payload={})
+        )
     for pid in present[:conflicted]:
         session.add(
             TimelineEvent(

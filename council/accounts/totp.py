@@ -379,9 +379,13 @@ async def create_challenge(
     session: AsyncSession, account_id: int, next_path: str = "", *, now: datetime | None = None
 ) -> str:
     """A challenge for the second step; returns the token for its cookie. Older challenges of the
-    account end. Caller commits."""
+    account end, and expired ones of any account are swept away. Caller commits."""
     now = now or utcnow()
-    await session.execute(delete(LoginChallenge).where(LoginChallenge.account_id == account_id))
+    await session.execute(
+        delete(LoginChallenge).where(
+            (LoginChallenge.account_id == account_id) | (LoginChallenge.expires <= now)
+        )
+    )
     token = secrets.token_urlsafe(32)
     session.add(
         LoginChallenge(

@@ -43,6 +43,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    null,
     or_,
     select,
     true,
@@ -627,26 +628,30 @@ async def _keyset_page(
         rows.reverse()
     items = [Found(r[0], not bool(r[1])) for r in rows]
     other_side = model.id <= cursor if forward else model.id >= cursor
-    probe = (await session.execute(select(model.id).where(*where, shown, other_side).limit(1))).first()
+    probe = exists(select(model.id).where(*where, shown, other_side))
     # Last-Modified: the latest change among all rows of the page's id range, shown or not (a row that
-    # was deleted or made non-public since is gone from the page, but its ``modified`` says so).
-    last_modified = None
+    # was deleted or made non-public since is gone from the page, but its ``modified`` says so). One
+    # statement for both.
     if items:
         lo, hi = items[0].record.id, items[-1].record.id
         if forward:
             lo = cursor + 1
         else:
             hi = cursor - 1
-        value = (
-            await session.execute(select(func.max(model.modified)).where(*where, model.id.between(lo, hi)))
-        ).scalar()
-        last_modified = _aware(value)
+        latest: Any = (
+            select(func.max(model.modified)).where(*where, model.id.between(lo, hi)).scalar_subquery()
+        )
+    else:
+        latest = null()
+    on_other_side, latest_value = (await session.execute(select(probe, latest))).one()
+    last_modified = _aware(latest_value)
+    probe_found = bool(on_other_side)
     return Page(
         items=items,
         limit=params.limit,
         last_modified=last_modified,
-        has_next=more if forward else probe is not None,
-        has_prev=probe is not None if forward else more,
+        has_next=more if forward else probe_found,
+        has_prev=probe_found if forward else more,
     )
 
 

@@ -18,7 +18,9 @@ async def _page(browser: Any, base: str, token: str | None = None) -> Any:
     context = await browser.new_context(base_url=base, locale="de-DE", timezone_id="Europe/Berlin")
     context.set_default_timeout(15_000)
     if token:
-        await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "domain": "127.0.0.1", "path": "/"}])
+        await context.add_cookies(
+            [{"name": SESSION_COOKIE, "value": token, "domain": "127.0.0.1", "path": "/"}]
+        )
     page = await context.new_page()
     problems = PageProblems()
     problems.attach(page)
@@ -38,7 +40,9 @@ async def test_vote_from_clerk_to_public_page(browser: Any, settings: Any, db: A
         try:
             async with db.sessionmaker() as s:
                 await record_event(
-                    s, app.plugins.get(ChannelsPlugin), TimelineEvent(meeting_id=mid, kind=EventKind.MEETING_OPENED)
+                    s,
+                    app.plugins.get(ChannelsPlugin),
+                    TimelineEvent(meeting_id=mid, kind=EventKind.MEETING_OPENED),
                 )
             public = await _page(browser, base)
             clerk = await _page(browser, base, vt.clerk_token)

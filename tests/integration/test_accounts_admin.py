@@ -461,3 +461,41 @@ async def test_cookie_flags_behind_https(settings: Any, session: Any) -> None:
         lowered = challenge.lower()
         assert "secure" in lowered and "httponly" in lowered and "samesite=strict" in lowered
     assert (await session.execute(select(func.count()).select_from(WebSession))).scalar_one() == 0
+
+
+# --- every account template renders -------------------------------------------------------------------
+
+ACCOUNT_TEMPLATES = {
+    "account/_account_fields.html",
+    "account/_audit.html",
+    "account/account.html",
+    "account/admin_detail.html",
+    "account/admin_list.html",
+    "account/login_2fa.html",
+    "account/totp.html",
+}
+
+
+async def test_account_templates_render(app: Any, client: Any, session: Any) -> None:
+    from tests.integration.test_templates import RecordingLoader
+    from tests.integration.test_totp import code_for, page_secret
+
+    env = app.template_engine.engine
+    recorder = RecordingLoader(env.loader)
+    env.loader = recorder
+    env.cache = None
+    admin = await as_admin(client, session)
+    await make_account(session, "rat1", roles=("councillor",))
+    for path in ("/konto", "/konto/2fa", "/verwaltung/konten", f"/verwaltung/konten/{admin.id}"):
+        assert (await client.get(path)).status_code == 200, path
+    await send(client, "/konto/2fa/einrichten", {"password": PASSWORD}, await csrf_token(client, "/konto"))
+    secret = page_secret((await client.get("/konto/2fa")).text)
+    r = await send(
+        client, "/konto/2fa/bestaetigen", {"code": code_for(secret)}, await csrf_token(client, "/konto")
+    )
+    assert r.status_code == 200
+    assert (await sign_in_elsewhere(client, "admin1"))[0].headers["location"] == "/anmelden/2fa"
+    use_token(client, None)
+    await login(client, "admin1")
+    assert (await client.get("/anmelden/2fa")).status_code == 200
+    assert {n for n in recorder.loaded if n.startswith("account/")} == ACCOUNT_TEMPLATES

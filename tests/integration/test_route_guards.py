@@ -171,6 +171,7 @@ async def test_every_guarded_route_refuses_anonymous_and_wrong_roles(
                 assert r.status_code == 403, (
                     f"{route.method} {route.path} as {roles} htmx={htmx}: {r.status_code}"
                 )
+                assert "CSRF token verification failed" not in r.text  # the guard answered
                 checked += 1
     # at least the staff area, the console and the account administration refuse someone
     assert checked > 0

@@ -446,3 +446,43 @@ async def test_code_check_is_single_use_under_concurrency(db: Any, session: Any,
 
     results = await asyncio.gather(*(attempt() for _ in range(4)), return_exceptions=True)
     assert [r for r in results if r is True] == [True], results
+
+
+def test_cli_reset_2fa(settings: Any, monkeypatch: Any) -> None:
+    """The way back when the only admin lost their phone and recovery codes: ``rathaus users reset-2fa``."""
+    from click.testing import CliRunner
+
+    from council.core.db import Database
+    from web.cli import main, run_async
+    from web.cli import users as users_cli
+
+    async def setup() -> None:
+        db = Database(settings)
+        try:
+            async with db.sessionmaker() as s:
+                account = await service.create_account(s, "boss", PASSWORD, ["admin"])
+                secret = await totp.begin_enrolment(s, account, settings.secret_key)
+                await totp.confirm_enrolment(s, account, totp.totp(secret), settings.secret_key)
+                await s.commit()
+        finally:
+            await db.dispose()
+
+    async def state() -> tuple[bool, list[tuple[str, str]]]:
+        db = Database(settings)
+        try:
+            async with db.sessionmaker() as s:
+                account = await service.get_account(s, "boss")
+                assert account is not None
+                rows = (await s.execute(select(AccountAudit.action, AccountAudit.actor_name))).all()
+                return await totp.is_enabled(s, account.id), [tuple(r) for r in rows]
+        finally:
+            await db.dispose()
+
+    run_async(setup)
+    assert run_async(state) == (True, [])
+    monkeypatch.setattr(users_cli, "get_settings", lambda: settings)
+    r = CliRunner().invoke(main, ["users", "reset-2fa", "BOSS"])
+    assert r.exit_code == 0, r.output
+    assert run_async(state) == (False, [("totp.reset", "cli")])
+    r = CliRunner().invoke(main, ["users", "reset-2fa", "nobody"])
+    assert r.exit_code != 0

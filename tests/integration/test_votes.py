@@ -36,9 +36,15 @@ class Ref:
         self.id = poll_id
 
 
-async def _poll(s: Any, vt: Any, kind: str = "named", majority: str = "simple", item: int | None = None) -> Ref:
+async def _poll(
+    s: Any, vt: Any, kind: str = "named", majority: str = "simple", item: int | None = None
+) -> Ref:
     poll = await service.create_poll(
-        s, meeting_id=vt.meeting_id, agenda_item_id=item or vt.item_id, kind=kind, majority=majority,
+        s,
+        meeting_id=vt.meeting_id,
+        agenda_item_id=item or vt.item_id,
+        kind=kind,
+        majority=majority,
         question="Der Rat beschließt die Sanierung.",
     )
     return Ref(poll.id)
@@ -92,13 +98,21 @@ async def test_named_poll_lifecycle(db: Any) -> None:
         item = await s.get(AgendaItem, vt.item_id)
         assert item.result.startswith("abgelehnt (2 Ja, 1 Nein, 1 Enthaltungen)")
         kinds = (
-            await s.execute(select(TimelineEvent.kind).where(TimelineEvent.kind.like("vote.%")).order_by(TimelineEvent.id))
-        ).scalars().all()
+            (
+                await s.execute(
+                    select(TimelineEvent.kind)
+                    .where(TimelineEvent.kind.like("vote.%"))
+                    .order_by(TimelineEvent.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert kinds == [EventKind.VOTE_OPENED, EventKind.VOTE_CLOSED]
         report = await verify(s)
         assert report.ok, (report.chain_problems, [p.problems for p in report.polls])
         assert report.head == head
-    published = [m for m, _ in bus.messages if m["kind"] == "vote.closed"][0]
+    published = next(m for m, _ in bus.messages if m["kind"] == "vote.closed")
     assert published["payload"]["tally"] == {"yes": 2, "no": 1, "abstain": 1}
     assert {v["name"] for v in published["payload"]["votes"]} == present_names
     assert published["payload"]["chain_head"] == head
@@ -148,7 +162,9 @@ async def test_conflict_of_interest_excludes_and_is_shown(db: Any) -> None:
             s, poll.id, person_id=vt.outsider_person_id, account_id=vt.clerk_account_id, choice="yes"
         )
         assert outsider.status == 403 and "stimmberechtigt" in outsider.body["detail"]
-        no_person = await service.cast_ballot(s, poll.id, person_id=None, account_id=vt.clerk_account_id, choice="yes")
+        no_person = await service.cast_ballot(
+            s, poll.id, person_id=None, account_id=vt.clerk_account_id, choice="yes"
+        )
         assert no_person.status == 403
         closed = await service.close_poll(s, None, poll.id)
         assert [e["person_id"] for e in closed.result["excluded"]] == [vt.members[0]]
@@ -172,16 +188,32 @@ async def test_secret_ballot_is_unlinkable(db: Any) -> None:
         assert closed.result["votes"] == [] and closed.result["participants"] == 5
 
         # the choice table has no voter, no time, no order
-        cols = await s.run_sync(lambda ss: [c["name"] for c in sa_inspect(ss.connection()).get_columns("secret_choice")])
+        cols = await s.run_sync(
+            lambda ss: [c["name"] for c in sa_inspect(ss.connection()).get_columns("secret_choice")]
+        )
         assert sorted(cols) == ["choice", "count", "poll_id"]
-        rows = (await s.execute(select(SecretChoice.choice, SecretChoice.count).where(SecretChoice.poll_id == poll.id))).all()
+        rows = (
+            await s.execute(
+                select(SecretChoice.choice, SecretChoice.count).where(SecretChoice.poll_id == poll.id)
+            )
+        ).all()
         assert dict(rows) == {"yes": 3, "no": 1, "abstain": 1}
         participants = (
-            await s.execute(select(SecretParticipation.person_id).where(SecretParticipation.poll_id == poll.id))
-        ).scalars().all()
+            (
+                await s.execute(
+                    select(SecretParticipation.person_id).where(SecretParticipation.poll_id == poll.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert sorted(participants) == sorted(vt.members)
         # neither the log nor the idempotency records know who chose what
-        entries = (await s.execute(select(HashLogEntry.data).where(HashLogEntry.poll_id == poll.id))).scalars().all()
+        entries = (
+            (await s.execute(select(HashLogEntry.data).where(HashLogEntry.poll_id == poll.id)))
+            .scalars()
+            .all()
+        )
         for data in entries:
             record = json.loads(data)
             if record["kind"] == "participation":
@@ -216,14 +248,22 @@ async def test_quorum_at_opening_and_closing(db: Any) -> None:
         assert exc.value.code == "no_quorum" and "Nicht beschlussfähig" in exc.value.message
         assert (await s.get(Poll, poll.id, populate_existing=True)).state == "draft"
         for pid in vt.members[2:4]:
-            s.add(TimelineEvent(meeting_id=vt.meeting_id, kind=EventKind.ATTENDANCE_JOINED, person_id=pid, payload={}))
+            s.add(
+                TimelineEvent(
+                    meeting_id=vt.meeting_id, kind=EventKind.ATTENDANCE_JOINED, person_id=pid, payload={}
+                )
+            )
         await s.commit()
         await service.open_poll(s, None, poll.id)
         for i in range(3):
             await _vote(s, vt, poll, i, "yes")
         # two leave before the close: the council is no longer quorate
         for pid in vt.members[2:4]:
-            s.add(TimelineEvent(meeting_id=vt.meeting_id, kind=EventKind.ATTENDANCE_LEFT, person_id=pid, payload={}))
+            s.add(
+                TimelineEvent(
+                    meeting_id=vt.meeting_id, kind=EventKind.ATTENDANCE_LEFT, person_id=pid, payload={}
+                )
+            )
         await s.commit()
         closed = await service.close_poll(s, None, poll.id)
         assert closed.result["adopted"] is False and closed.result["outcome"] == "nicht beschlussfähig"
@@ -246,13 +286,21 @@ async def test_one_open_poll_per_meeting_and_bad_settings(db: Any) -> None:
         with pytest.raises(service.InvalidVoteInput):
             await _poll(s, vt, item=other_meetings_item)  # an item of another meeting
         hostile = await service.create_poll(
-            s, meeting_id=vt.meeting_id, agenda_item_id=vt.item_id,
+            s,
+            meeting_id=vt.meeting_id,
+            agenda_item_id=vt.item_id,
             question="a\x00b\ud800c\u202ed<script>" + "x" * 10_000,
         )
-        assert "\x00" not in hostile.question and "\u202e" not in hostile.question and len(hostile.question) == 1000
+        assert (
+            "\x00" not in hostile.question
+            and "\u202e" not in hostile.question
+            and len(hostile.question) == 1000
+        )
         for bad in ("", "maybe", "\x00", "ja" * 1000, None):
             assert (await _vote(s, vt, first, 0, bad)).status == 400
-        assert (await service.cast_ballot(s, 2**31 - 1, person_id=vt.members[0], account_id=1, choice="yes")).status == 404
+        assert (
+            await service.cast_ballot(s, 2**31 - 1, person_id=vt.members[0], account_id=1, choice="yes")
+        ).status == 404
 
 
 async def test_idempotency_key_replays_the_answer(db: Any) -> None:
@@ -287,7 +335,9 @@ async def test_tampering_is_detected_and_log_is_append_only(db: Any) -> None:
                 await s.execute(text(sql))
             await s.rollback()
         # a changed ballot row no longer matches the log
-        await s.execute(update(Ballot).where(Ballot.poll_id == poll.id, Ballot.choice == "no").values(choice="yes"))
+        await s.execute(
+            update(Ballot).where(Ballot.poll_id == poll.id, Ballot.choice == "no").values(choice="yes")
+        )
         await s.commit()
         report = await verify(s, poll_id=poll.id)
         assert report.chain_ok and not report.ok

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hypothesis import HealthCheck, strategies as st
+from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
@@ -41,11 +42,18 @@ class PollMachine(RuleBasedStateMachine):
         async with self.db.sessionmaker() as s:
             return await fn(s, *args, **kw)
 
-    @initialize(kind=st.sampled_from(["named", "secret", "hands"]), majority=st.sampled_from(["simple", "absolute"]))
+    @initialize(
+        kind=st.sampled_from(["named", "secret", "hands"]), majority=st.sampled_from(["simple", "absolute"])
+    )
     def create(self, kind: str, majority: str) -> None:
         poll = self.run(
-            self._call(service.create_poll, meeting_id=self.vt.meeting_id, agenda_item_id=self.vt.item_id,
-                       kind=kind, majority=majority)
+            self._call(
+                service.create_poll,
+                meeting_id=self.vt.meeting_id,
+                agenda_item_id=self.vt.item_id,
+                kind=kind,
+                majority=majority,
+            )
         )
         self.poll_id, self.kind, self.state = poll.id, kind, "draft"
         self.ballots: dict[int, str] = {}
@@ -80,8 +88,14 @@ class PollMachine(RuleBasedStateMachine):
         if key is not None:  # keys are per account; a client makes a fresh one per page, never per poll again
             key = f"{key}-p{self.poll_id}"
         answer = self.run(
-            self._call(service.cast_ballot, self.poll_id, person_id=pid, account_id=self.vt.account_ids[pid],
-                       choice=choice, idempotency_key=key)
+            self._call(
+                service.cast_ballot,
+                self.poll_id,
+                person_id=pid,
+                account_id=self.vt.account_ids[pid],
+                choice=choice,
+                idempotency_key=key,
+            )
         )
         fingerprint = f"{self.poll_id}:secret" if self.kind == "secret" else f"{self.poll_id}:{choice}"
         if key is not None and (pid, key) in self.replies:
@@ -138,16 +152,26 @@ class PollMachine(RuleBasedStateMachine):
             async with self.db.sessionmaker() as s:
                 poll = await service.get_poll(s, self.poll_id)
                 table = Ballot if self.kind == "named" else SecretParticipation
-                rows = (await s.execute(select(table.person_id).where(table.poll_id == self.poll_id))).scalars().all()
+                rows = (
+                    (await s.execute(select(table.person_id).where(table.poll_id == self.poll_id)))
+                    .scalars()
+                    .all()
+                )
                 assert len(rows) == len(set(rows)) == len(self.ballots)  # one ballot per voter
                 assert set(rows) == set(self.ballots)
                 assert await service.tally_of(s, poll) == self._model_tally()  # tally = sum of ballots
                 if self.kind == "secret":
                     total = (
-                        await s.execute(select(func.coalesce(func.sum(SecretChoice.count), 0)).where(SecretChoice.poll_id == self.poll_id))
+                        await s.execute(
+                            select(func.coalesce(func.sum(SecretChoice.count), 0)).where(
+                                SecretChoice.poll_id == self.poll_id
+                            )
+                        )
                     ).scalar_one()
                     assert total == len(rows)
-                    keys = (await s.execute(select(IdempotencyKey.fingerprint, IdempotencyKey.response))).all()
+                    keys = (
+                        await s.execute(select(IdempotencyKey.fingerprint, IdempotencyKey.response))
+                    ).all()
                     for fp, response in keys:
                         if fp.startswith(f"{self.poll_id}:"):
                             assert fp.endswith(":secret") and "choice" not in response

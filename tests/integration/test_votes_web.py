@@ -56,8 +56,13 @@ async def test_clerk_and_councillors_vote_over_http(client: Any, db: Any) -> Non
     assert page.status_code == 200 and "Neue Abstimmung" in page.text
     r = await client.post(
         f"/verwaltung/sitzungen/{mid}/abstimmungen",
-        data={"_csrf_token": token, "agenda_item_id": str(vt.item_id), "kind": "named", "majority": "simple",
-              "question": "Der Rat beschließt die Sanierung des Radwegs."},
+        data={
+            "_csrf_token": token,
+            "agenda_item_id": str(vt.item_id),
+            "kind": "named",
+            "majority": "simple",
+            "question": "Der Rat beschließt die Sanierung des Radwegs.",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == f"/verwaltung/sitzungen/{mid}/abstimmungen"
@@ -71,7 +76,8 @@ async def test_clerk_and_councillors_vote_over_http(client: Any, db: Any) -> Non
     assert ballot.status_code == 200 and 'name="choice" value="yes"' in ballot.text
     key = re.search(r'name="idempotency_key" value="([^"]+)"', ballot.text).group(1)
     voted = await client.post(
-        f"/abstimmungen/{pid}/stimme", data={"_csrf_token": token, "choice": "yes", "idempotency_key": key},
+        f"/abstimmungen/{pid}/stimme",
+        data={"_csrf_token": token, "choice": "yes", "idempotency_key": key},
         follow_redirects=False,
     )
     assert voted.status_code == 303 and voted.headers["location"].startswith(f"/abstimmungen/{pid}?quittung=")
@@ -79,12 +85,18 @@ async def test_clerk_and_councillors_vote_over_http(client: Any, db: Any) -> Non
     assert "Ihre Stimme wurde gezählt." in after.text and "Sie haben abgestimmt." in after.text
     second = await client.post(f"/abstimmungen/{pid}/stimme", data={"choice": "no"}, headers=js(token))
     assert second.status_code == 409 and second.json()["code"] == "already_voted"
-    plain_second = await client.post(f"/abstimmungen/{pid}/stimme", data={"_csrf_token": token, "choice": "no"})
+    plain_second = await client.post(
+        f"/abstimmungen/{pid}/stimme", data={"_csrf_token": token, "choice": "no"}
+    )
     assert plain_second.status_code == 409 and "Sie haben bereits abgestimmt." in plain_second.text
 
     use(client, vt.tokens[b])
-    first = await client.post(f"/abstimmungen/{pid}/stimme", data={"choice": "no"}, headers=js(token, "k-bbbbbbbbbbbb"))
-    retry = await client.post(f"/abstimmungen/{pid}/stimme", data={"choice": "no"}, headers=js(token, "k-bbbbbbbbbbbb"))
+    first = await client.post(
+        f"/abstimmungen/{pid}/stimme", data={"choice": "no"}, headers=js(token, "k-bbbbbbbbbbbb")
+    )
+    retry = await client.post(
+        f"/abstimmungen/{pid}/stimme", data={"choice": "no"}, headers=js(token, "k-bbbbbbbbbbbb")
+    )
     assert first.status_code == retry.status_code == 201 and first.json() == retry.json()
     assert first.json()["choice"] == "no" and len(first.json()["receipt"]) == 64
 
@@ -97,7 +109,9 @@ async def test_clerk_and_councillors_vote_over_http(client: Any, db: Any) -> Non
     assert frag.status_code == 200 and "Ihre Stimme wurde gezählt." in frag.text and "<html" not in frag.text
 
     use(client, vt.clerk_token)
-    closed = await client.post(f"/abstimmungen/{pid}/schliessen", data={"_csrf_token": token}, follow_redirects=False)
+    closed = await client.post(
+        f"/abstimmungen/{pid}/schliessen", data={"_csrf_token": token}, follow_redirects=False
+    )
     assert closed.status_code == 303
 
     use(client, None)
@@ -107,7 +121,11 @@ async def test_clerk_and_councillors_vote_over_http(client: Any, db: Any) -> Non
     for person in ("Anna Becker", "Jürgen Schäfer", "Özlem Yılmaz"):
         assert person in results.text
     check = await client.get(f"/abstimmungen/{pid}/pruefung")
-    assert check.status_code == 200 and 'data-verify-chain="ok"' in check.text and 'data-verify-poll="ok"' in check.text
+    assert (
+        check.status_code == 200
+        and 'data-verify-chain="ok"' in check.text
+        and 'data-verify-poll="ok"' in check.text
+    )
     async with db.sessionmaker() as s:
         poll = await s.get(Poll, pid)
         assert poll.chain_head in check.text and poll.chain_head in results.text
@@ -128,7 +146,11 @@ async def test_access_anonymous_and_wrong_role(client: Any, db: Any) -> None:
     mid = vt.meeting_id
     clerk_only = [
         ("GET", f"/verwaltung/sitzungen/{mid}/abstimmungen", {}),
-        ("POST", f"/verwaltung/sitzungen/{mid}/abstimmungen", {"agenda_item_id": str(vt.item_id), "kind": "named"}),
+        (
+            "POST",
+            f"/verwaltung/sitzungen/{mid}/abstimmungen",
+            {"agenda_item_id": str(vt.item_id), "kind": "named"},
+        ),
         ("POST", f"/abstimmungen/{secret_id}/einstellungen", {"majority": "absolute"}),
         ("POST", f"/abstimmungen/{secret_id}/oeffnen", {}),
         ("POST", f"/abstimmungen/{pid}/schliessen", {}),
@@ -143,12 +165,18 @@ async def test_access_anonymous_and_wrong_role(client: Any, db: Any) -> None:
     async def call(method: str, path: str, data: dict[str, str], headers: dict[str, str]) -> Any:
         if method == "GET":
             return await client.get(path, headers=headers, follow_redirects=False)
-        return await client.post(path, data={**data, "_csrf_token": token}, headers=headers, follow_redirects=False)
+        return await client.post(
+            path, data={**data, "_csrf_token": token}, headers=headers, follow_redirects=False
+        )
 
     use(client, None)
     for method, path, data in clerk_only + signed_in:
         r = await call(method, path, data, {})
-        assert r.status_code == 303 and r.headers["location"].startswith("/anmelden"), (method, path, r.status_code)
+        assert r.status_code == 303 and r.headers["location"].startswith("/anmelden"), (
+            method,
+            path,
+            r.status_code,
+        )
         r = await call(method, path, data, {"hx-request": "true"})
         assert r.status_code == 401, (method, path, r.status_code)
     use(client, vt.tokens[vt.members[0]])  # a councillor is not the clerk
@@ -186,14 +214,24 @@ async def test_hostile_input_never_5xx(client: Any, db: Any) -> None:
         )
         assert r.status_code == 400, (item[:20], r.status_code)
     for field, value in (("kind", hostile), ("majority", hostile)):
-        data = {"_csrf_token": token, "agenda_item_id": str(vt.item_id), "kind": "named", "majority": "simple"}
+        data = {
+            "_csrf_token": token,
+            "agenda_item_id": str(vt.item_id),
+            "kind": "named",
+            "majority": "simple",
+        }
         data[field] = value
         r = await client.post(f"/verwaltung/sitzungen/{mid}/abstimmungen", data=data)
         assert r.status_code == 400
     r = await client.post(
         f"/verwaltung/sitzungen/{mid}/abstimmungen",
-        data={"_csrf_token": token, "agenda_item_id": str(vt.item_id), "kind": "hands", "majority": "simple",
-              "question": hostile},
+        data={
+            "_csrf_token": token,
+            "agenda_item_id": str(vt.item_id),
+            "kind": "hands",
+            "majority": "simple",
+            "question": hostile,
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303
@@ -201,20 +239,34 @@ async def test_hostile_input_never_5xx(client: Any, db: Any) -> None:
     page = await client.get(f"/verwaltung/sitzungen/{mid}/abstimmungen")
     assert page.status_code == 200 and "<script>alert" not in page.text and "&lt;script&gt;" in page.text
     assert (await client.post(f"/abstimmungen/{pid}/oeffnen", data={"_csrf_token": token})).status_code == 200
-    for counts in ({"yes": "-1"}, {"yes": "abc"}, {"yes": hostile}, {"yes": "9999999"}, {"yes": "3", "no": "3"}):
+    for counts in (
+        {"yes": "-1"},
+        {"yes": "abc"},
+        {"yes": hostile},
+        {"yes": "9999999"},
+        {"yes": "3", "no": "3"},
+    ):
         r = await client.post(f"/abstimmungen/{pid}/schliessen", data={"_csrf_token": token, **counts})
         assert r.status_code == 400, counts
-    r = await client.post(f"/abstimmungen/{pid}/aufheben", data={"_csrf_token": token, "reason": "\x00 \u202e"})
+    r = await client.post(
+        f"/abstimmungen/{pid}/aufheben", data={"_csrf_token": token, "reason": "\x00 \u202e"}
+    )
     assert r.status_code == 400
-    for path in ("/abstimmungen/99999999999999999999", "/abstimmungen/0/pruefung", "/sitzungen/2147483648/abstimmungen",
-                 f"/abstimmungen/{pid + 1000}/pruefung"):
+    for path in (
+        "/abstimmungen/99999999999999999999",
+        "/abstimmungen/0/pruefung",
+        "/sitzungen/2147483648/abstimmungen",
+        f"/abstimmungen/{pid + 1000}/pruefung",
+    ):
         r = await client.get(path)
         assert r.status_code in (400, 404), (path, r.status_code)
     use(client, vt.tokens[vt.members[0]])
     for choice in ("", hostile, "JA ", "maybe"):
         r = await client.post(f"/abstimmungen/{pid}/stimme", data={"choice": choice}, headers=js(token))
         assert r.status_code in (400, 409), (choice[:10], r.status_code)
-    r = await client.post(f"/abstimmungen/{pid}/stimme", data={"choice": "yes"}, headers=js(token, "k" * 10_000))
+    r = await client.post(
+        f"/abstimmungen/{pid}/stimme", data={"choice": "yes"}, headers=js(token, "k" * 10_000)
+    )
     assert r.status_code == 400
     r = await client.post("/abstimmungen/99999999999/stimme", data={"choice": "yes"}, headers=js(token))
     assert r.status_code == 404
@@ -223,7 +275,9 @@ async def test_hostile_input_never_5xx(client: Any, db: Any) -> None:
 async def test_result_arrives_on_sse(app: Any, db: Any) -> None:
     vt = await _setup(db)
     async with db.sessionmaker() as s:
-        public = await service.create_poll(s, meeting_id=vt.meeting_id, agenda_item_id=vt.item_id, question="Antrag A")
+        public = await service.create_poll(
+            s, meeting_id=vt.meeting_id, agenda_item_id=vt.item_id, question="Antrag A"
+        )
         hidden = await service.create_poll(s, meeting_id=vt.meeting_id, agenda_item_id=vt.secret_item_id)
         public_id, hidden_id = public.id, hidden.id
 
@@ -243,7 +297,11 @@ async def test_result_arrives_on_sse(app: Any, db: Any) -> None:
                 await service.close_poll(s, channels, public_id)
                 await service.open_poll(s, channels, hidden_id)
                 await service.cast_ballot(
-                    s, hidden_id, person_id=vt.members[0], account_id=vt.account_ids[vt.members[0]], choice="no"
+                    s,
+                    hidden_id,
+                    person_id=vt.members[0],
+                    account_id=vt.account_ids[vt.members[0]],
+                    choice="no",
                 )
                 await service.close_poll(s, channels, hidden_id)
             events = await asyncio.wait_for(_read_events(lines, 4), timeout=10)

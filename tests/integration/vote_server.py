@@ -48,8 +48,8 @@ def server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-async def wait_ready(base: str, timeout: float = 20.0, proc: Any = None) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(base: str, limit_s: float = 20.0, proc: Any = None) -> None:
+    deadline = time.monotonic() + limit_s
     async with httpx.AsyncClient(base_url=base, timeout=2) as client:
         while time.monotonic() < deadline:
             try:
@@ -67,11 +67,25 @@ class Subprocess:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-            [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=server_env(settings), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "web.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=server_env(settings),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def stop(self) -> None:
@@ -84,10 +98,16 @@ class ForkServer:
     """The zygote: ``spawn()`` gives (pid, base URL) of a new server process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.vote_server"],
-            cwd=ROOT, env=server_env(settings), start_new_session=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            cwd=ROOT,
+            env=server_env(settings),
+            start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         self.children: list[int] = []
 

@@ -4,6 +4,7 @@ rathaus users add mueller --role clerk [--role admin] [--person 12] [--name "Kar
 rathaus users disable mueller
 rathaus users enable mueller
 rathaus users reset-password mueller [--password-stdin]
+rathaus users reset-2fa mueller
 rathaus users list
 """
 
@@ -102,6 +103,11 @@ async def _with_account(username: str, action: str, password: str | None = None)
             elif action == "reset-password":
                 assert password is not None
                 await service.set_password(session, account, password)
+            elif action == "reset-2fa":
+                from council.accounts import audit, totp
+
+                if await totp.disable(session, account.id):
+                    await audit.record(session, "totp.reset", actor_name="cli", account=account)
             await session.commit()
     finally:
         await db.dispose()
@@ -134,6 +140,14 @@ def users_reset_password(username: str, password_stdin: bool) -> None:
     except PasswordTooWeak as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"password of {username.lower()} changed; its sessions ended")
+
+
+@users.command("reset-2fa")
+@click.argument("username")
+def users_reset_2fa(username: str) -> None:
+    """Remove the second factor (TOTP) of USERNAME, e.g. after a lost phone (audited)."""
+    run_async(_with_account, username, "reset-2fa")
+    click.echo(f"two-factor sign-in of {username.lower()} reset")
 
 
 @users.command("list")

@@ -34,9 +34,13 @@ def verify_votes(meeting: int | None) -> None:
             click.echo(f"Kette: {problem}")
         for check in report.polls:
             tally = check.tally_from_log
-            counted = f"{tally['yes']} Ja, {tally['no']} Nein, {tally['abstain']} Enthaltungen" if tally else "–"
+            counted = (
+                f"{tally['yes']} Ja, {tally['no']} Nein, {tally['abstain']} Enthaltungen" if tally else "–"
+            )
             status = "ok" if check.ok else "FEHLER"
-            click.echo(f"Abstimmung {check.poll_id} ({check.kind}, {check.state}): {status}; nachgezählt: {counted}")
+            click.echo(
+                f"Abstimmung {check.poll_id} ({check.kind}, {check.state}): {status}; nachgezählt: {counted}"
+            )
             for problem in check.problems:
                 click.echo(f"  - {problem}")
         return report.ok

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.controllers import account, console, documents, feeds, live, oparl, pages, search, staff, system, votes
+from web.controllers import (
+    account,
+    console,
+    documents,
+    feeds,
+    live,
+    oparl,
+    pages,
+    search,
+    staff,
+    system,
+    votes,
+)
 
 route_handlers: list[Any] = [
     *pages.routes,
