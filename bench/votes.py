@@ -320,6 +320,9 @@ async def fan_out(base: str, settings: Any, vt: Any, viewers: int, events: int) 
         if arrivals:
             per_event_all.append((max(arrivals) - t_sent) * 1000)
     errors = sorted({v.error for v in clients if v.error})[:3]
+    silent = [i for i, v in enumerate(clients) if v.error is None and not v.events]
+    if silent:
+        errors.append(f"{len(silent)} viewers got no timeline event (first {silent[:5]}, last {silent[-3:]})")
     for v in clients:
         v.close()
     await asyncio.sleep(0.1)

@@ -21,8 +21,8 @@ os.environ.setdefault("RATHAUS_SECRET_KEY", "test-secret-key-not-for-production"
 os.environ.pop("RATHAUS_DATABASE_URL", None)
 
 from council.core.db import Database
-from web.models import metadata  # every room's tables, votes included
 from council.core.settings import Settings
+from web.models import metadata  # every room's tables, votes included
 
 BACKEND = os.environ.get("RATHAUS_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("RATHAUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

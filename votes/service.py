@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +33,7 @@ from council.core.types import utcnow
 from council.live.attendance import conflicted_person_ids, present_person_ids, quorum, voting_member_ids
 from council.live.bus import Publisher, record_event
 from council.live.models import EventKind, TimelineEvent
-from council.records.models import AgendaItem, Meeting, Person
+from council.records.models import AgendaItem, Meeting, Membership, Person, meeting_organization
 from votes import log
 from votes.models import (
     CHOICES,
@@ -166,6 +166,61 @@ async def eligibility(session: AsyncSession, poll: Poll) -> Eligibility:
         voting=await voting_member_ids(session, meeting),
         present=await present_person_ids(session, poll.meeting_id),
         conflicted=await conflicted_person_ids(session, poll.meeting_id, poll.agenda_item_id),
+    )
+
+
+async def voter_eligibility(session: AsyncSession, poll: Poll, person_id: int) -> Eligibility:
+    """``eligibility`` narrowed to one person, in one statement (after the meeting): this runs for
+    every ballot, so it must not load every membership and attendance event of the meeting."""
+    from zoneinfo import ZoneInfo
+
+    meeting = await session.get(Meeting, poll.meeting_id)
+    assert meeting is not None
+    day = (meeting.start or utcnow()).astimezone(ZoneInfo("Europe/Berlin")).date()
+    org_ids = select(meeting_organization.c.organization_id).where(
+        meeting_organization.c.meeting_id == meeting.id
+    )
+    voting = exists(
+        select(Membership.id).where(
+            Membership.person_id == person_id,
+            Membership.organization_id.in_(org_ids),
+            Membership.deleted.is_(False),
+            Membership.voting_right.is_(True),
+            or_(Membership.start_date.is_(None), Membership.start_date <= day),
+            or_(Membership.end_date.is_(None), Membership.end_date >= day),
+        )
+    )
+
+    def last_kind(kinds: list[str], *conds: Any) -> Any:
+        return (
+            select(TimelineEvent.kind)
+            .where(
+                TimelineEvent.meeting_id == poll.meeting_id,
+                TimelineEvent.person_id == person_id,
+                TimelineEvent.kind.in_(kinds),
+                *conds,
+            )
+            .order_by(TimelineEvent.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    row = (
+        await session.execute(
+            select(
+                voting.label("voting"),
+                last_kind([EventKind.ATTENDANCE_JOINED, EventKind.ATTENDANCE_LEFT]).label("attendance"),
+                last_kind(
+                    [EventKind.CONFLICT_DECLARED, EventKind.CONFLICT_WITHDRAWN],
+                    TimelineEvent.agenda_item_id == poll.agenda_item_id,
+                ).label("conflict"),
+            )
+        )
+    ).one()
+    return Eligibility(
+        voting={person_id} if row.voting else set(),
+        present={person_id} if row.attendance == EventKind.ATTENDANCE_JOINED else set(),
+        conflicted={person_id} if row.conflict == EventKind.CONFLICT_DECLARED else set(),
     )
 
 
@@ -363,7 +418,7 @@ async def open_poll(session: AsyncSession, publisher: Publisher | None, poll_id:
     }
     if not q.reached:
         await session.rollback()
-        raise VoteError(q_dict["text"], code="no_quorum")
+        raise VoteError(str(q_dict["text"]), code="no_quorum")
     poll.state = PollState.OPEN
     poll.opened_at = utcnow()
     poll.quorum_open = q_dict
@@ -525,6 +580,37 @@ async def _cast(
     def refuse(exc: VoteError) -> Answer:
         return Answer(exc.status, {"accepted": False, "code": exc.code, "detail": exc.message})
 
+    # 1. Checks on a read snapshot, outside the write lock (keeps the serialised part short): the poll is
+    #    open and takes device ballots, the voter is present with voting right and not in conflict.
+    poll = await session.get(Poll, poll_id)
+    if poll is None:
+        await session.rollback()
+        return refuse(PollNotFound(_("Diese Abstimmung gibt es nicht.")))
+    refusal: VoteError | None = None
+    if poll.state != PollState.OPEN:
+        refusal = _refuse(poll.state)
+    elif poll.kind == PollKind.HANDS:
+        refusal = VoteError(_("Bei dieser Abstimmung wird per Handzeichen abgestimmt."), code="hands")
+    elif person_id is None:
+        refusal = NotEligible(_("Ihr Konto ist keinem Ratsmitglied zugeordnet."))
+    else:
+        elig = await voter_eligibility(session, poll, person_id)
+        if person_id not in elig.eligible:
+            if person_id not in elig.voting:
+                why = _("Sie sind in diesem Gremium nicht stimmberechtigt.")
+            elif person_id in elig.conflicted:
+                why = _(
+                    "Sie haben sich für diesen Tagesordnungspunkt für befangen erklärt und stimmen nicht mit."
+                )
+            else:
+                why = _("Sie sind nicht als anwesend erfasst.")
+            refusal = NotEligible(why)
+    await session.rollback()  # end the read snapshot
+    if refusal is not None:
+        return refuse(refusal)
+    assert person_id is not None
+    # 2. The write transaction, serialised per poll by the lock: re-check what can change meanwhile
+    #    (the poll closed; a parallel request of the same voter won) — the unique constraint backs it.
     try:
         poll = await _lock_poll(session, poll_id, count_ballot=True)
     except VoteError as exc:
@@ -533,24 +619,6 @@ async def _cast(
         refusal = _refuse(poll.state)
         await session.rollback()
         return refuse(refusal)
-    if poll.kind == PollKind.HANDS:
-        await session.rollback()
-        return refuse(VoteError(_("Bei dieser Abstimmung wird per Handzeichen abgestimmt."), code="hands"))
-    if person_id is None:
-        await session.rollback()
-        return refuse(NotEligible(_("Ihr Konto ist keinem Ratsmitglied zugeordnet.")))
-    elig = await eligibility(session, poll)
-    if person_id not in elig.eligible:
-        await session.rollback()
-        if person_id not in elig.voting:
-            why = _("Sie sind in diesem Gremium nicht stimmberechtigt.")
-        elif person_id in elig.conflicted:
-            why = _(
-                "Sie haben sich für diesen Tagesordnungspunkt für befangen erklärt und stimmen nicht mit."
-            )
-        else:
-            why = _("Sie sind nicht als anwesend erfasst.")
-        return refuse(NotEligible(why))
     if await has_voted(session, poll, person_id):
         await session.rollback()
         return refuse(VoteError(_("Sie haben bereits abgestimmt."), code="already_voted"))
@@ -630,7 +698,7 @@ async def close_poll(
         summary = decision.summary()
     else:
         outcome = "nicht beschlussfähig"
-        explanation = q_dict["text"] + " Ein Beschluss ist nicht zustande gekommen."
+        explanation = f"{q_dict['text']} Ein Beschluss ist nicht zustande gekommen."
         summary = (
             f"kein Beschluss – nicht beschlussfähig ({tally.yes} Ja, {tally.no} Nein, "
             f"{tally.abstain} Enthaltungen)"

@@ -51,7 +51,7 @@ async def _read_events(lines, n, wait=5.0):
                     return
             elif line.startswith("event:"):
                 current["event"] = line[6:].strip()
-            elif line.startswith("data:"):
+            elif line.startswith("data:") and line[5:].strip():
                 current["data"] = json.loads(line[5:].strip())
 
     await asyncio.wait_for(reader(), timeout=wait)
@@ -92,3 +92,37 @@ async def test_sse_for_unknown_or_non_public_meeting_is_404(client, session):
     assert r.status_code == 404
     r = await client.get(f"/sitzungen/{town.secret_meeting.id}/live")
     assert r.status_code == 404
+
+
+async def test_quiet_stream_survives_keepalives(app, db, monkeypatch):
+    """A viewer who hears nothing for a while keeps the stream: keep-alives must not end it."""
+    from web.controllers import live
+
+    monkeypatch.setattr(live, "KEEPALIVE_SECONDS", 0.2)
+    async with db.sessionmaker() as s:
+        town = await make_town(s)
+        mid, item_id = town.next_meeting.id, town.public_item.id
+
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with client.stream("GET", f"/sitzungen/{mid}/live") as response:
+            lines = response.aiter_lines()
+            await _read_events(lines, 1)  # the state
+            keepalives = 0
+
+            async def count_keepalives():
+                nonlocal keepalives
+                async for line in lines:
+                    if line.startswith(":"):
+                        keepalives += 1
+                        if keepalives >= 3:
+                            return
+
+            await asyncio.wait_for(count_keepalives(), timeout=5)
+            channels = app.plugins.get(ChannelsPlugin)
+            async with db.sessionmaker() as s:
+                await record_event(
+                    s, channels, TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED,
+                                               agenda_item_id=item_id)
+                )
+            nxt = await _read_events(lines, 1)
+            assert nxt[0]["data"]["kind"] == "agenda_item.started"

@@ -8,13 +8,13 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from council.core.db import Database
 from council.core.migrate import include_object, upgrade
-from web.models import metadata
 from council.core.settings import Settings
 from tests.conftest import BACKEND, _pg_admin, _pg_url
+from web.models import metadata
 
 
 @pytest.fixture
@@ -43,7 +43,13 @@ async def test_upgrade_to_head_matches_models(empty_settings):
 
             changes = await conn.run_sync(diff)
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            if conn.dialect.name == "postgresql":
+                trigger_sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+            else:
+                trigger_sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            triggers = set((await conn.execute(text(trigger_sql))).scalars())
     finally:
         await db.dispose()
     assert changes == [], changes
-    assert {"meeting", "agenda_item", "paper", "file", "timeline_event", "job"} <= tables
+    assert {"meeting", "agenda_item", "paper", "file", "timeline_event", "job", "poll", "vote_log"} <= tables
+    assert any("vote_log" in t for t in triggers), triggers  # the vote log is append-only in SQL too

@@ -217,7 +217,7 @@ async def test_kill_9_during_voting(settings: Any, db: Any) -> None:
                 tasks = [asyncio.create_task(vote(v, rng.uniform(0, 0.03))) for v in voters]
                 if send_close:
                     tasks.append(asyncio.create_task(close(rng.uniform(0, 0.03))))
-                await asyncio.sleep(rng.uniform(0.0, 0.6))
+                await asyncio.sleep(rng.uniform(0.0, 1.5 if send_close else 0.6))
                 zygote.kill(pid)
                 outcomes = await asyncio.gather(*tasks, return_exceptions=True)
                 if os.environ.get("RATHAUS_VOTE_CRASH_DEBUG"):

@@ -252,6 +252,9 @@ async def test_hostile_input_never_5xx(client: Any, db: Any) -> None:
         f"/abstimmungen/{pid}/aufheben", data={"_csrf_token": token, "reason": "\x00 \u202e"}
     )
     assert r.status_code == 400
+    r = await client.post(f"/abstimmungen/{pid}/schliessen", data={"yes": "2", "no": "1"}, headers=hx(token))
+    assert r.status_code == 200 and "Die Abstimmung ist abgeschlossen." in r.text and "<html" not in r.text
+    assert "angenommen (2 Ja, 1 Nein, 0 Enthaltungen)" in r.text
     for path in (
         "/abstimmungen/99999999999999999999",
         "/abstimmungen/0/pruefung",

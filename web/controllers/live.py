@@ -51,23 +51,34 @@ async def meeting_live(
             seen = state.get("last_event_id") or 0
             yield ServerSentEventMessage(event="state", data=json.dumps(state), retry=3000)
             events = subscriber.iter_events()
-            while True:
-                try:
-                    raw: Any = await asyncio.wait_for(events.__anext__(), timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ServerSentEventMessage(comment="keepalive")
-                    continue
-                except StopAsyncIteration:
-                    return
-                data = raw.decode() if isinstance(raw, bytes) else str(raw)
-                try:
-                    number = json.loads(data).get("id")
-                except (ValueError, AttributeError):
-                    number = None
-                if isinstance(number, int) and number <= seen:
-                    continue  # already part of the state sent first
-                event_id = str(number) if number is not None else None
-                yield ServerSentEventMessage(event="timeline", data=data, id=event_id or None)
+            # One pending read at a time, kept across keep-alives: wait_for() would cancel the
+            # subscription's generator on timeout and end the stream of every quiet viewer.
+            pending: asyncio.Task[Any] | None = None
+            try:
+                while True:
+                    if pending is None:
+                        pending = asyncio.ensure_future(events.__anext__())
+                    done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
+                    if not done:
+                        yield ServerSentEventMessage(comment="keepalive")
+                        continue
+                    task, pending = pending, None
+                    try:
+                        raw: Any = task.result()
+                    except StopAsyncIteration:
+                        return
+                    data = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    try:
+                        number = json.loads(data).get("id")
+                    except (ValueError, AttributeError):
+                        number = None
+                    if isinstance(number, int) and number <= seen:
+                        continue  # already part of the state sent first
+                    event_id = str(number) if number is not None else None
+                    yield ServerSentEventMessage(event="timeline", data=data, id=event_id or None)
+            finally:
+                if pending is not None:
+                    pending.cancel()
 
     return ServerSentEvent(stream())
 

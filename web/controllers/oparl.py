@@ -289,7 +289,7 @@ object_handlers = [_object_handler(kind) for kind in ser.KINDS]
 async def _serve_file(
     request: Request[Any, Any, Any], db_session: AsyncSession, record_id: int, attachment: bool
 ) -> ASGIResponse:
-    found = await load_object(db_session, "file", record_id)
+    found = await load_object(db_session, "file", record_id, for_json=False)
     if found is None:
         raise NotFoundException()
     if found.deleted:

@@ -3,7 +3,7 @@ OParl import state.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:34:33.017848
+Create Date: 2026-11-25 22:26:51.145969
 """
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+# votes.models.install_ddl as of this revision (council must not import votes; migrations are snapshots).
+_VOTE_LOG_SQLITE = ["CREATE TRIGGER IF NOT EXISTS vote_log_no_update BEFORE UPDATE ON vote_log BEGIN SELECT RAISE(ABORT, 'the vote log is append-only'); END", "CREATE TRIGGER IF NOT EXISTS vote_log_no_delete BEFORE DELETE ON vote_log BEGIN SELECT RAISE(ABORT, 'the vote log is append-only'); END"]
+_VOTE_LOG_PG = ["CREATE OR REPLACE FUNCTION vote_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the vote log is append-only'; END $$", 'DROP TRIGGER IF EXISTS vote_log_append_only ON vote_log', 'CREATE TRIGGER vote_log_append_only BEFORE UPDATE OR DELETE ON vote_log FOR EACH ROW EXECUTE FUNCTION vote_log_append_only()']
+
+
+def install_vote_log_ddl(bind: sa.engine.Connection) -> None:
+    for stmt in _VOTE_LOG_PG if bind.dialect.name == 'postgresql' else _VOTE_LOG_SQLITE:
+        bind.execute(sa.text(stmt))
 
 
 def upgrade() -> None:
@@ -358,6 +368,55 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_paper_public'), ['public'], unique=False)
         batch_op.create_index(batch_op.f('ix_paper_reference'), ['reference'], unique=False)
 
+    op.create_table('stream_consent',
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('consent', sa.Boolean(), nullable=False),
+    sa.Column('updated', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_stream_consent_person_id_person')),
+    sa.PrimaryKeyConstraint('person_id', name=op.f('pk_stream_consent'))
+    )
+    op.create_table('account_audit',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('actor_name', sa.String(length=150), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('account_name', sa.String(length=150), nullable=False),
+    sa.Column('action', sa.String(length=50), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_account_audit_account_id_account'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['actor_id'], ['account.id'], name=op.f('fk_account_audit_actor_id_account'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_audit'))
+    )
+    with op.batch_alter_table('account_audit', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_account_audit_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_account_audit_actor_id'), ['actor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_account_audit_at'), ['at'], unique=False)
+
+    op.create_table('account_recovery_code',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_account_recovery_code_account_id_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_recovery_code')),
+    sa.UniqueConstraint('account_id', 'code_hash', name='uq_account_recovery_code_account_hash')
+    )
+    with op.batch_alter_table('account_recovery_code', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_account_recovery_code_account_id'), ['account_id'], unique=False)
+
+    op.create_table('account_totp',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('secret_encrypted', sa.String(length=500), nullable=False),
+    sa.Column('confirmed', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_step', sa.Integer(), nullable=True),
+    sa.Column('failures', sa.Integer(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_account_totp_account_id_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('account_id', name=op.f('pk_account_totp'))
+    )
     op.create_table('agenda_item',
     sa.Column('meeting_id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=50), nullable=True),
@@ -385,6 +444,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_agenda_item_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_agenda_item_origin_id'), ['origin_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_agenda_item_resolution_file_id'), ['resolution_file_id'], unique=False)
+
+    op.create_table('login_challenge',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('next_path', sa.String(length=2000), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_login_challenge_account_id_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_challenge'))
+    )
+    with op.batch_alter_table('login_challenge', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_challenge_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_challenge_expires'), ['expires'], unique=False)
 
     op.create_table('meeting_auxiliary_file',
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -474,6 +547,18 @@ def upgrade() -> None:
     with op.batch_alter_table('paper_under_direction_of', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_paper_under_direction_of_organization_id'), ['organization_id'], unique=False)
 
+    op.create_table('vote_idempotency',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=100), nullable=False),
+    sa.Column('fingerprint', sa.String(length=200), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=False),
+    sa.Column('response', sa.JSON(), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_vote_idempotency_account_id_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_vote_idempotency')),
+    sa.UniqueConstraint('account_id', 'key', name='uq_vote_idempotency_account_key')
+    )
     op.create_table('web_session',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -525,6 +610,56 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consultation_origin_id'), ['origin_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consultation_paper_id'), ['paper_id'], unique=False)
 
+    op.create_table('poll',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('agenda_item_id', sa.Integer(), nullable=False),
+    sa.Column('question', sa.String(length=1000), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('majority', sa.String(length=30), nullable=False),
+    sa.Column('state', sa.String(length=10), nullable=False),
+    sa.Column('ballots_cast', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('annulled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('annul_reason', sa.String(length=1000), nullable=True),
+    sa.Column('quorum_open', sa.JSON(), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('previous_item_result', sa.JSON(), nullable=True),
+    sa.Column('chain_head', sa.String(length=64), nullable=True),
+    sa.CheckConstraint("kind IN ('named', 'secret', 'hands')", name=op.f('ck_poll_kind')),
+    sa.CheckConstraint("state IN ('draft', 'open', 'closed', 'annulled')", name=op.f('ck_poll_state')),
+    sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_item.id'], name=op.f('fk_poll_agenda_item_id_agenda_item')),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_poll_meeting_id_meeting')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_poll'))
+    )
+    with op.batch_alter_table('poll', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poll_agenda_item_id'), ['agenda_item_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_poll_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index('uq_poll_open_per_meeting', ['meeting_id'], unique=True, postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'"))
+
+    op.create_table('speaker_request',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('agenda_item_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('consent', sa.Boolean(), nullable=True),
+    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_item.id'], name=op.f('fk_speaker_request_agenda_item_id_agenda_item')),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_speaker_request_meeting_id_meeting')),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_speaker_request_person_id_person')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_speaker_request')),
+    sa.UniqueConstraint('agenda_item_id', 'person_id', name='uq_speaker_request_item_person')
+    )
+    with op.batch_alter_table('speaker_request', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_speaker_request_agenda_item_id'), ['agenda_item_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_speaker_request_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_speaker_request_person_id'), ['person_id'], unique=False)
+
     op.create_table('timeline_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -543,6 +678,17 @@ def upgrade() -> None:
     with op.batch_alter_table('timeline_event', schema=None) as batch_op:
         batch_op.create_index('ix_timeline_event_meeting_at', ['meeting_id', 'at'], unique=False)
 
+    op.create_table('ballot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('choice', sa.String(length=10), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_ballot_person_id_person')),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_ballot_poll_id_poll')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ballot')),
+    sa.UniqueConstraint('poll_id', 'person_id', name='uq_ballot_poll_person')
+    )
     op.create_table('consultation_organization',
     sa.Column('consultation_id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=False),
@@ -554,19 +700,79 @@ def upgrade() -> None:
     with op.batch_alter_table('consultation_organization', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consultation_organization_organization_id'), ['organization_id'], unique=False)
 
+    op.create_table('secret_choice',
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('choice', sa.String(length=10), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.CheckConstraint('count >= 0', name=op.f('ck_secret_choice_count')),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_secret_choice_poll_id_poll')),
+    sa.PrimaryKeyConstraint('poll_id', 'choice', name='pk_secret_choice')
+    )
+    op.create_table('secret_participation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_secret_participation_person_id_person')),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_secret_participation_poll_id_poll')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_secret_participation')),
+    sa.UniqueConstraint('poll_id', 'person_id', name='uq_secret_participation_poll_person')
+    )
+    op.create_table('vote_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=True),
+    sa.Column('meeting_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('data', sa.Text(), nullable=False),
+    sa.Column('prev_hash', sa.String(length=64), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_vote_log_meeting_id_meeting')),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_vote_log_poll_id_poll')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_vote_log')),
+    sa.UniqueConstraint('hash', name=op.f('uq_vote_log_hash')),
+    sa.UniqueConstraint('prev_hash', name='uq_vote_log_prev_hash'),
+    sa.UniqueConstraint('seq', name='uq_vote_log_seq')
+    )
+    # The vote log is append-only: triggers refuse UPDATE and DELETE.
+    install_vote_log_ddl(op.get_bind())
+    with op.batch_alter_table('vote_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_vote_log_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_vote_log_poll_id'), ['poll_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('vote_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_vote_log_poll_id'))
+        batch_op.drop_index(batch_op.f('ix_vote_log_meeting_id'))
+
+    op.drop_table('vote_log')
+    op.drop_table('secret_participation')
+    op.drop_table('secret_choice')
     with op.batch_alter_table('consultation_organization', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consultation_organization_organization_id'))
 
     op.drop_table('consultation_organization')
+    op.drop_table('ballot')
     with op.batch_alter_table('timeline_event', schema=None) as batch_op:
         batch_op.drop_index('ix_timeline_event_meeting_at')
 
     op.drop_table('timeline_event')
+    with op.batch_alter_table('speaker_request', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_speaker_request_person_id'))
+        batch_op.drop_index(batch_op.f('ix_speaker_request_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_speaker_request_agenda_item_id'))
+
+    op.drop_table('speaker_request')
+    with op.batch_alter_table('poll', schema=None) as batch_op:
+        batch_op.drop_index('uq_poll_open_per_meeting', postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'"))
+        batch_op.drop_index(batch_op.f('ix_poll_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_poll_agenda_item_id'))
+
+    op.drop_table('poll')
     with op.batch_alter_table('consultation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consultation_paper_id'))
         batch_op.drop_index(batch_op.f('ix_consultation_origin_id'))
@@ -584,6 +790,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_web_session_account_id'))
 
     op.drop_table('web_session')
+    op.drop_table('vote_idempotency')
     with op.batch_alter_table('paper_under_direction_of', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_paper_under_direction_of_organization_id'))
 
@@ -616,6 +823,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_meeting_auxiliary_file_file_id'))
 
     op.drop_table('meeting_auxiliary_file')
+    with op.batch_alter_table('login_challenge', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_challenge_expires'))
+        batch_op.drop_index(batch_op.f('ix_login_challenge_account_id'))
+
+    op.drop_table('login_challenge')
     with op.batch_alter_table('agenda_item', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agenda_item_resolution_file_id'))
         batch_op.drop_index(batch_op.f('ix_agenda_item_origin_id'))
@@ -623,6 +835,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_agenda_item_meeting_id'))
 
     op.drop_table('agenda_item')
+    op.drop_table('account_totp')
+    with op.batch_alter_table('account_recovery_code', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_account_recovery_code_account_id'))
+
+    op.drop_table('account_recovery_code')
+    with op.batch_alter_table('account_audit', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_account_audit_at'))
+        batch_op.drop_index(batch_op.f('ix_account_audit_actor_id'))
+        batch_op.drop_index(batch_op.f('ix_account_audit_account_id'))
+
+    op.drop_table('account_audit')
+    op.drop_table('stream_consent')
     with op.batch_alter_table('paper', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_paper_reference'))
         batch_op.drop_index(batch_op.f('ix_paper_public'))
