@@ -123,7 +123,9 @@ def page_cache_middleware(app: ASGIApp) -> ASGIApp:
         entry = cache.get(key)
         if entry is not None:
             cache.hits += 1
-            await send({"type": "http.response.start", "status": entry.status, "headers": list(entry.headers)})
+            await send(
+                {"type": "http.response.start", "status": entry.status, "headers": list(entry.headers)}
+            )
             await send({"type": "http.response.body", "body": entry.body, "more_body": False})
             return
         cache.misses += 1
@@ -137,7 +139,9 @@ def page_cache_middleware(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 start["status"] = message["status"]
                 start["headers"] = [
-                    (bytes(k), bytes(v)) for k, v in message.get("headers", []) if bytes(k).lower() != b"set-cookie"
+                    (bytes(k), bytes(v))
+                    for k, v in message.get("headers", [])
+                    if bytes(k).lower() != b"set-cookie"
                 ]
                 if message["status"] != 200:
                     cacheable = False
@@ -149,7 +153,9 @@ def page_cache_middleware(app: ASGIApp) -> ASGIApp:
                 if not message.get("more_body", False) and cacheable:
                     cache.put(
                         key,
-                        _Entry(time.monotonic() + cache.ttl, start["status"], start["headers"], b"".join(chunks)),
+                        _Entry(
+                            time.monotonic() + cache.ttl, start["status"], start["headers"], b"".join(chunks)
+                        ),
                     )
             await send(message)
 

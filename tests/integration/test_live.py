@@ -121,8 +121,9 @@ async def test_quiet_stream_survives_keepalives(app, db, monkeypatch):
             channels = app.plugins.get(ChannelsPlugin)
             async with db.sessionmaker() as s:
                 await record_event(
-                    s, channels, TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED,
-                                               agenda_item_id=item_id)
+                    s,
+                    channels,
+                    TimelineEvent(meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED, agenda_item_id=item_id),
                 )
             nxt = await _read_events(lines, 1)
             assert nxt[0]["data"]["kind"] == "agenda_item.started"

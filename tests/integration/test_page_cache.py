@@ -36,7 +36,7 @@ async def test_anonymous_pages_are_served_from_the_cache_until_it_expires(settin
 
 async def test_language_and_htmx_are_part_of_the_key(settings, session):
     town = await make_town(session)
-    app, client = await _client_with_cache(settings)
+    _app, client = await _client_with_cache(settings)
     async with client:
         de = await client.get("/vorlagen")
         en = await client.get("/vorlagen?lang=en")
@@ -54,7 +54,7 @@ async def test_signed_in_users_never_get_or_leave_cached_pages(settings, session
     await session.commit()
     token = await create_session(session, account.id)
     await session.commit()
-    app, client = await _client_with_cache(settings)
+    _app, client = await _client_with_cache(settings)
     async with client:
         anonymous = await client.get(f"/sitzungen/{town.past_meeting.id}")
         assert town.secret_item.name not in anonymous.text
