@@ -1,14 +1,16 @@
 """The OParl API against a real server process: a full crawl of the demo and list-page latency.
 
     .venv/bin/python -m bench.oparl --db sqlite|postgres|both [--scale 10y|standard|small] \\
-        [--duration 10] [--concurrency 8] [--crawl-concurrency 4] [--limit 100] [--no-crawl]
+        [--duration 10] [--concurrency 2] [--crawl-concurrency 4] [--workers 2] [--limit 100] [--no-crawl]
 
 Per database it prepares (or reuses) the demo like ``bench.pages`` (same cache under var/bench/), starts
-``uvicorn web.asgi:app`` as a separate process, then
+``uvicorn web.asgi:app --workers N`` as a separate process group (``--workers``, default 2: one per core of
+the 2-core target machine; server CPU is summed over the uvicorn processes), then
 
 * ``/healthz`` — the baseline in the same run (framework + transport + client), first and at the end;
 * list pages — ``/oparl/v1/body/{id}/{papers,meetings,agenda-items,files,persons,...}?after=<id>`` (the
-  keyset pages ``links.next`` leads to) spread over the whole id range of each list, first page included.
+  keyset pages ``links.next`` leads to) spread over the whole id range of each list, first page included,
+  requested by ``--concurrency`` clients at once (default 2: a couple of clients, not a load test).
   Target: **p95 < 50 ms**;
 * single objects — ``/oparl/v1/paper/{id}`` and ``/oparl/v1/meeting/{id}``;
 * the **full crawl** — what an OParl client does: System → bodies → every list of the body, page by page
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +34,8 @@ from typing import Any
 import httpx
 
 from bench._load import (
+    _LIVE,
+    REPO_ROOT,
     RESULTS_DIR,
     EndpointResult,
     Server,
@@ -38,6 +44,7 @@ from bench._load import (
     format_table,
     machine_info,
     make_client,
+    process_cpu_seconds,
     warm_up,
     write_json,
 )
@@ -47,6 +54,61 @@ LIST_TARGET = Target(max_p95_ms=50)
 CRAWL_PAPERS_BUDGET_S = 60.0
 LISTS = ["papers", "meetings", "agenda-items", "consultations", "files", "persons", "organizations",
          "memberships", "locations", "legislative-terms"]  # fmt: skip
+
+
+class WorkersServer(Server):
+    """``bench._load.Server`` with ``--workers N`` uvicorn processes; ``cpu_seconds`` sums the CPU of the
+    whole process group (the supervisor and its workers)."""
+
+    def __init__(self, env: Any, *, log_path: Any, workers: int) -> None:
+        super().__init__(env, log_path=log_path)
+        self.workers = max(1, workers)
+
+    def cpu_seconds(self) -> float | None:
+        if self.proc is None:
+            return None
+        total = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == self.proc.pid:  # field 5: process group
+                total += process_cpu_seconds(int(entry)) or 0.0
+        return total
+
+    def start(self) -> None:
+        if self.workers == 1:
+            super().start()
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        cmd = [
+            sys.executable, "-m", "uvicorn", self.app,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(self.workers), "--no-access-log", "--log-level", "warning",
+            "--no-proxy-headers", "--timeout-keep-alive", "30",
+        ]  # fmt: skip
+        _LIVE.add(self)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + self.startup_timeout
+        ready = 0
+        while ready < 3:  # a few answers in a row: the workers are up, not just the first one
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log_path}")
+            try:
+                ok = httpx.get(self.base_url + "/healthz", timeout=2.0).status_code == 200
+                ready = ready + 1 if ok else 0
+            except httpx.HTTPError:
+                ready = 0
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not answer /healthz in {self.startup_timeout:.0f} s")
+            time.sleep(0.2)
 
 
 def _count_objects(node: Any) -> int:
@@ -158,7 +220,12 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
     results: list[EndpointResult] = []
     baseline: EndpointResult | None = None
     crawl_stats: dict[str, Any] | None = None
-    server = Server(prepared.server_env(), log_path=log_path)
+    server = WorkersServer(prepared.server_env(), log_path=log_path, workers=args.workers)
+    print(
+        f"  server: uvicorn --workers {server.workers}; list pages and objects at client concurrency "
+        f"{args.concurrency}, crawl at {args.crawl_concurrency}",
+        flush=True,
+    )
     server.env["RATHAUS_BASE_URL"] = server.base_url  # the API's absolute links point at this server
     with server:
         list_paths, object_paths = await _list_paths(server.base_url, args.pages_per_list)
@@ -194,8 +261,8 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         server_log = server.log_tail(2000)
 
     print(
-        f"\n[{db_kind}] scale {prepared.scale}, concurrency {args.concurrency}, "
-        f"{args.duration:g} s per endpoint"
+        f"\n[{db_kind}] scale {prepared.scale}, uvicorn workers {args.workers}, client concurrency "
+        f"{args.concurrency} (crawl {args.crawl_concurrency}), {args.duration:g} s per endpoint"
     )
     print(format_table(results, baseline))
     verdict = None
@@ -229,6 +296,9 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "list_paths": len(list_paths),
         "crawl": crawl_stats,
         "crawl_papers_verdict": verdict,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "crawl_concurrency": args.crawl_concurrency,
     }
 
 
@@ -254,9 +324,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", default="10y")
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument(
+        "--concurrency", type=int, default=2, help="clients at once for /healthz, list pages, objects (2)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (default 2: the 2-core target)"
+    )
     p.add_argument("--max-requests", type=int, default=200_000)
-    p.add_argument("--crawl-concurrency", type=int, default=4)
+    p.add_argument("--crawl-concurrency", type=int, default=4, help="lists crawled side by side (4)")
     p.add_argument("--limit", type=int, default=None, help="limit= for the crawl (default: the server's 100)")
     p.add_argument("--pages-per-list", type=int, default=20)
     p.add_argument("--no-crawl", action="store_true")

@@ -132,7 +132,7 @@ def fmt_datetime(value: datetime | None) -> str | None:
     """UTC → Europe/Berlin with offset, to the second: ``2026-11-25T17:00:00+01:00``."""
     if value is None:
         return None
-    return value.astimezone(BERLIN).replace(microsecond=0).isoformat()
+    return value.astimezone(BERLIN).isoformat(timespec="seconds")
 
 
 def fmt_date(value: date | None) -> str | None:

@@ -118,7 +118,10 @@ async def test_every_template_is_rendered(app: Any, client: Any, session: Any) -
     client.cookies.delete(SESSION_COOKIE)
 
     missing = [
-        name for name in all_templates() if name not in recorder.loaded and not referenced_elsewhere(name)
+        name
+        for name in all_templates()
+        # votes/* are swept by test_vote_templates_are_rendered below (they need a poll).
+        if not name.startswith("votes/") and name not in recorder.loaded and not referenced_elsewhere(name)
     ]
     assert not missing, f"templates no test renders: {missing}"
     # The public pages' own templates are all reached by the sweep itself.
@@ -129,3 +132,44 @@ async def test_every_template_is_rendered(app: Any, client: Any, session: Any) -
         or n in ("home.html", "calendar.html", "base.html", "error.html")
     ]
     assert set(mine) <= recorder.loaded, sorted(set(mine) - recorder.loaded)
+
+
+async def test_vote_templates_are_rendered(app: Any, client: Any, session: Any) -> None:
+    """The vote pages: the clerk's poll page, a councillor's ballot (standalone and on the device page),
+    the public results and the verification page — with an open poll and with a closed one."""
+    from tests.vote_helpers import cookies, make_vote_town
+    from votes import service
+
+    env: Environment = app.template_engine.engine
+    recorder = RecordingLoader(env.loader)  # type: ignore[arg-type]
+    env.loader = recorder
+    env.cache = None
+
+    vt = await make_vote_town(session)
+    poll = await service.create_poll(session, meeting_id=vt.meeting_id, agenda_item_id=vt.item_id)
+    await session.commit()
+    poll_id = poll.id
+    await service.open_poll(session, None, poll_id)
+    member = vt.members[0]
+    member_pages = [
+        f"/abstimmungen/{poll_id}",
+        f"/sitzungen/{vt.meeting_id}/teilnahme",
+        f"/sitzungen/{vt.meeting_id}/stimmzettel",
+    ]
+    for path in member_pages:
+        r = await client.get(path, cookies=cookies(vt.tokens[member]))
+        assert r.status_code < 500, (path, r.status_code)
+    answer = await service.cast_ballot(
+        session, poll_id, person_id=member, account_id=vt.account_ids[member], choice="yes"
+    )
+    assert answer.status == 201, answer
+    await service.close_poll(session, None, poll_id, hands=None)
+    r = await client.get(
+        f"/verwaltung/sitzungen/{vt.meeting_id}/abstimmungen", cookies=cookies(vt.clerk_token)
+    )
+    assert r.status_code == 200
+    for path in (f"/sitzungen/{vt.meeting_id}/abstimmungen", f"/abstimmungen/{poll_id}/pruefung"):
+        r = await client.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+    votes_templates = [n for n in all_templates() if n.startswith("votes/")]
+    assert set(votes_templates) <= recorder.loaded, sorted(set(votes_templates) - recorder.loaded)

@@ -196,8 +196,8 @@ async def render_objects(
     if kind == "consultation":
         crefs = await consultation_refs(session, live_ids)
     elif kind == "paper" and internal:
-        embedded = [c.id for f in found if not f.deleted for c in f.record.consultations]
-        crefs = await consultation_refs(session, embedded)
+        # read with the papers (council.oparl.lists.attach_rows): no query here
+        crefs = {c.id: c.refs for f in found if not f.deleted for c in f.record.consultations}
     out = []
     for f in found:
         if f.deleted:
