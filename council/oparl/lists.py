@@ -18,9 +18,11 @@
   ``page``, ``after`` and ``before``. Bad values raise ``BadListParameter`` (answered 400 with an OParl
   Error object).
 
-Relationships that ``council.oparl.serialize`` reads are loaded with ``selectinload`` (no lazy loads: no
-``MissingGreenlet``, no N+1): a page is a fixed number of queries whatever its size
-(tests/integration/test_oparl_api.py counts them). Embedded File copies are loaded without their
+Papers, meetings, agenda items, files and consultations (``ROW_KINDS``) are read as Core rows with
+their embedded objects attached by a few page-wide row queries (``attach_rows``); the other kinds load
+what ``council.oparl.serialize`` reads with ``selectinload``. Either way no lazy loads (no
+``MissingGreenlet``), no N+1: a page is a fixed number of queries whatever its size
+(tests/integration/test_oparl_api.py counts them). Embedded File copies are read without their
 ``text`` (it is only on the standalone File and in the files list).
 """
 
@@ -734,7 +736,8 @@ async def _keyset_page(
 # the column names), and what the serialisers read of its relationships is attached from a few more
 # row queries per page: all embedded Files of a page in ONE query (a UNION over the file columns and link
 # tables), the agenda items of a meetings page in one, and so on. ``council.oparl.serialize`` reads
-# attributes only, so it serves both. A page of 100 papers went from ~57 ms to ~?? ms of server CPU.
+# attributes only, so it serves both. A page of 100 papers went from ~60 ms to ~25-30 ms of server CPU
+# (docs/oparl.md, Performance).
 
 #: Kinds whose pages and objects are read as rows.
 ROW_KINDS = frozenset({"paper", "meeting", "agenda-item", "file", "consultation"})
@@ -742,6 +745,8 @@ _F = File.__table__
 #: Embedded File copies: every column but ``text``.
 _FILE_COLS = [c for c in _F.c if c.key != "text"]
 _FILE_KEYS = [c.key for c in _FILE_COLS]
+#: Where the file's id is in a row of ``_files_of`` (after part, owner and position).
+_FILE_ID = 3 + _FILE_KEYS.index("id")
 _ROW_COLUMNS: dict[str, list[Any]] = {
     "paper": list(Paper.__table__.c),
     "meeting": list(Meeting.__table__.c),
@@ -814,7 +819,7 @@ async def _files_of(
     rows = (await session.execute(stmt, {"ids": list(ids)})).all()
     found: dict[tuple[int, int], list[tuple[int, int, Any]]] = {}
     for row in rows:
-        found.setdefault((row[0], row[1]), []).append((row[2] or 0, row[3], row))
+        found.setdefault((row[0], row[1]), []).append((row[2] or 0, row[_FILE_ID], row))
     out: dict[tuple[int, int], list[Any]] = {}
     for key, entries in found.items():
         if len(entries) > 1:

@@ -662,3 +662,34 @@ async def test_queries_per_list_page_are_bounded(client: Any, app: Any, world: A
             assert max(counts.values()) <= 24, (segment, counts)
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_several_auxiliary_files_are_all_embedded(client: Any, world: Any, session: Any) -> None:
+    """A paper, a meeting and an agenda item with several auxiliary files embed all of them, in the same
+    order in the list page and in the standalone object (pages are built from rows, see
+    council.oparl.lists.attach_rows)."""
+    town, _ = world
+    assert town.past_meeting is not None
+    files = [
+        File(body_id=town.body.id, name=f"Anlage {i}", file_name=f"anlage-{i}.pdf", public=True)
+        for i in range(3)
+    ]
+    paper = Paper(body_id=town.body.id, name="Vorlage mit Anlagen", public=True, auxiliary_files=files)
+    item = AgendaItem(meeting_id=town.past_meeting.id, number="Z1", order=900, name="TOP mit Anlagen",
+                      public=True, auxiliary_files=files[:2])  # fmt: skip
+    session.add_all([*files, paper, item])
+    await session.commit()
+    wanted = {f"/oparl/v1/file/{f.id}" for f in files}
+
+    def ids(obj: dict[str, Any]) -> list[str]:
+        return ["/oparl/" + f["id"].split("/oparl/", 1)[1] for f in obj.get("auxiliaryFile", [])]
+
+    standalone = (await client.get(f"/oparl/v1/paper/{paper.id}")).json()
+    assert set(ids(standalone)) == wanted
+    page = (await client.get(f"/oparl/v1/body/{town.body.id}/papers?after={paper.id - 1}&limit=1")).json()
+    assert page["data"][0] == standalone
+    item_doc = (await client.get(f"/oparl/v1/agenda-item/{item.id}")).json()
+    assert set(ids(item_doc)) == {f"/oparl/v1/file/{f.id}" for f in files[:2]}
+    meeting = (await client.get(f"/oparl/v1/meeting/{town.past_meeting.id}")).json()
+    embedded = [i for i in meeting["agendaItem"] if i["id"] == item_doc["id"]]
+    assert embedded and ids(embedded[0]) == ids(item_doc)
