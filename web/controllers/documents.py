@@ -8,8 +8,7 @@ the content-addressed store with ETag / Last-Modified and answer conditional req
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, date, datetime
-from email.utils import formatdate, parsedate_to_datetime
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +45,7 @@ from council.records.models import (
 )
 from web import i18n
 from web.guards import require_staff
+from web.http import http_date, not_modified
 
 #: Media types served inline as stored; anything else is sent as an opaque download.
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
@@ -192,29 +192,6 @@ def _etag(record: File) -> str:
     return f'"{basis[:64]}"'
 
 
-def _http_date(value: datetime) -> str:
-    return formatdate(value.timestamp(), usegmt=True)
-
-
-def _not_modified(request: Request[Any, Any, Any], etag: str, modified: datetime) -> bool:
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
-        return "*" in tags or etag in tags
-    ims = request.headers.get("if-modified-since")
-    if ims:
-        try:
-            since = parsedate_to_datetime(ims)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return False
-        if since is None:
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return modified.replace(microsecond=0) <= since
-    return False
-
-
 # --- routes: the document page and the file ------------------------------------------------------
 
 
@@ -256,14 +233,14 @@ async def _serve(
         disposition = "attachment"
     headers = {
         "ETag": etag,
-        "Last-Modified": _http_date(modified),
+        "Last-Modified": http_date(modified),
         "Cache-Control": "public, no-cache" if record.public else "private, no-cache",
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": content_disposition(disposition, record.file_name),
     }
     if not record.public:
         headers["Vary"] = "Cookie"
-    if _not_modified(request, etag, modified):
+    if not_modified(request, etag, modified):
         headers.pop("Content-Disposition")
         return Response(content=b"", status_code=304, headers=headers)
     return FileResponse(  # type: ignore[return-value]

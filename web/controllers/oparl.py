@@ -10,8 +10,7 @@ answers ``If-None-Match`` / ``If-Modified-Since`` with 304. Errors are OParl Err
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from email.utils import formatdate, parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -49,6 +48,7 @@ from council.records.access import ANONYMOUS, agenda_item_visible
 from council.records.models import AgendaItem
 from web.controllers.documents import content_disposition
 from web.errors import BadInput
+from web.http import http_date, not_modified
 
 PREFIX = "/oparl/v1"
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -67,30 +67,6 @@ def _urls(request: Request[Any, Any, Any]) -> ser.Urls:
 # --- conditional JSON responses ------------------------------------------------------------------------
 
 
-def _http_date(value: datetime) -> str:
-    return formatdate(value.timestamp(), usegmt=True)
-
-
-def _not_modified(request: Request[Any, Any, Any], etag: str, modified: datetime | None) -> bool:
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        wanted = etag.removeprefix("W/")
-        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
-        return "*" in tags or wanted in tags
-    ims = request.headers.get("if-modified-since")
-    if ims and modified is not None:
-        try:
-            since = parsedate_to_datetime(ims)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return False
-        if since is None:
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return modified.replace(microsecond=0) <= since
-    return False
-
-
 def json_response(
     request: Request[Any, Any, Any], payload: Any, modified: datetime | None = None
 ) -> Response[Any]:
@@ -98,8 +74,8 @@ def json_response(
     etag = 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     headers = {**CORS, "ETag": etag, "Cache-Control": "public, no-cache"}
     if modified is not None:
-        headers["Last-Modified"] = _http_date(modified)
-    if _not_modified(request, etag, modified):
+        headers["Last-Modified"] = http_date(modified)
+    if not_modified(request, etag, modified):
         return Response(content=b"", status_code=304, headers=headers)
     return Response(content=body, status_code=200, media_type=JSON_TYPE, headers=headers)
 
@@ -303,11 +279,11 @@ async def _serve_file(
     headers = {
         **CORS,
         "ETag": etag,
-        "Last-Modified": _http_date(record.modified),
+        "Last-Modified": http_date(record.modified),
         "Cache-Control": "public, no-cache",
         "X-Content-Type-Options": "nosniff",
     }
-    if _not_modified(request, etag, record.modified):
+    if not_modified(request, etag, record.modified):
         return ASGIResponse(body=b"", status_code=304, headers=headers)
     media_type = record.mime_type if record.mime_type in INLINE_TYPES else "application/octet-stream"
     if attachment or media_type == "application/octet-stream":
