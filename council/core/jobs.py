@@ -236,6 +236,8 @@ class JobRunner:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            # Clear before looking at the queue: a wake() while we look must not be lost.
+            self._wake.clear()
             try:
                 ran = await self.run_one()
             except Exception:
@@ -243,7 +245,6 @@ class JobRunner:
                 ran = False
             if ran:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
             with contextlib.suppress(Exception):
