@@ -9,6 +9,7 @@ error page with the message.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,6 +355,23 @@ async def _console_action(
         raise NotFoundException()
 
 
+async def _attempt(
+    request: Request[Any, Any, Any], db_session: AsyncSession, action: Awaitable[Any]
+) -> svc.ConsoleError | None:
+    """Run a console or device action. A refusal rolls back; unknown records are a 404; without htmx
+    the refusal is an error page, with htmx it comes back to be shown in the re-rendered block."""
+    try:
+        await action
+    except svc.ConsoleError as exc:
+        await db_session.rollback()
+        if exc.status == 404:
+            raise NotFoundException(detail=_message(exc)) from exc
+        if not _is_htmx(request):
+            raise HTTPException(status_code=exc.status, detail=_message(exc)) from exc
+        return exc
+    return None
+
+
 @post(
     "/verwaltung/sitzungen/{meeting_id:int}/konsole/{action:str}",
     name="console_action",
@@ -367,16 +385,9 @@ async def console_post(
         raise NotFoundException()
     meeting_id = (await _visible_meeting(db_session, viewer, meeting_id)).id
     form = await request.form()
-    error: svc.ConsoleError | None = None
-    try:
-        await _console_action(action, form, db_session, _channels(request), meeting_id)
-    except svc.ConsoleError as exc:
-        await db_session.rollback()
-        if exc.status == 404:
-            raise NotFoundException(detail=_message(exc)) from exc
-        if not _is_htmx(request):
-            raise HTTPException(status_code=exc.status, detail=_message(exc)) from exc
-        error = exc
+    error = await _attempt(
+        request, db_session, _console_action(action, form, db_session, _channels(request), meeting_id)
+    )
     if not _is_htmx(request):
         return Redirect(path=f"/verwaltung/sitzungen/{meeting_id}/konsole", status_code=303)
     db_session.expire_all()
@@ -494,16 +505,11 @@ async def participation_post(
     person_id = viewer.person_id
     assert person_id is not None
     form = await request.form()
-    error: svc.ConsoleError | None = None
-    try:
-        await _participation_action(action, form, db_session, _channels(request), meeting_id, person_id)
-    except svc.ConsoleError as exc:
-        await db_session.rollback()
-        if exc.status == 404:
-            raise NotFoundException(detail=_message(exc)) from exc
-        if not _is_htmx(request):
-            raise HTTPException(status_code=exc.status, detail=_message(exc)) from exc
-        error = exc
+    error = await _attempt(
+        request,
+        db_session,
+        _participation_action(action, form, db_session, _channels(request), meeting_id, person_id),
+    )
     if not _is_htmx(request):
         return Redirect(path=f"/sitzungen/{meeting_id}/teilnahme", status_code=303)
     db_session.expire_all()
