@@ -44,6 +44,42 @@ class Settings(BaseSettings):
     channels_backend: Literal["memory", "redis", "postgres"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # --- streaming (streaming/) ---
+    #: ffmpeg binary; empty: the one bundled by imageio-ffmpeg (pip-installed).
+    ffmpeg_binary: str = ""
+    #: HLS segment length in seconds (also the GOP length when transcoding).
+    hls_segment_seconds: float = 1.0
+    #: Live segments kept in the live playlist window (the archive keeps all).
+    hls_list_size: int = 6
+    #: Most WHEP (low-latency WebRTC) viewers per stream; beyond it the player falls back to HLS.
+    whep_viewer_cap: int = 20
+    #: Offer 127.0.0.1 as an ICE host candidate (tests, one-machine demo; aioice leaves it out).
+    webrtc_loopback: bool = False
+    #: RTMP / SRT listener ports (0 = off). One port each; the stream key picks the meeting.
+    rtmp_port: int = 0
+    srt_port: int = 0
+    #: The raw recording (for the clerk) keeps non-consenting speakers' picture and sound.
+    raw_keeps_original: bool = True
+    #: Below this many free bytes on the media disk, the console shows an alarm.
+    disk_alarm_free_bytes: int = 2 * 1024**3
+    #: The demo command starts a test-pattern stream for the demo's live meeting.
+    demo_stream: bool = False
+
+    # --- transcripts (transcripts/) ---
+    #: A CTranslate2 Whisper model directory; empty: the base model assembled from the PyPI packages
+    #: into ``var_dir/models/whisper-base``.
+    whisper_model_dir: str = ""
+    whisper_language: str = "de"
+    whisper_threads: int = 2
+    #: Live captions while a stream runs.
+    live_captions: bool = True
+    #: Run transcription jobs on SAQ workers (``redis://…`` or ``postgresql://…``); empty: the job runner.
+    saq_url: str = ""
+
+    @property
+    def media_dir(self) -> Path:
+        return self.var_dir / "media"
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
