@@ -112,13 +112,37 @@ def create_app(settings: Settings | None = None) -> Litestar:
         db = Database(settings)
         app.state.db = db
         app.state.settings = settings
-        runner = JobRunner(db.sessionmaker, settings=settings)
-        app.state.jobs = runner
-        if settings.jobs_in_process:
-            _register_jobs()
-            await runner.start(sole_worker=True)
+        if settings.saq_url:
+            # Jobs run on SAQ workers (``rathaus worker --saq``): wake() puts a drain on their queue.
+            from council.core.saq import SaqWaker
+
+            waker = SaqWaker(settings)
+            app.state.jobs = waker
+            await waker.start()
+        else:
+            runner = JobRunner(db.sessionmaker, settings=settings)
+            app.state.jobs = runner
+            if settings.jobs_in_process:
+                _register_jobs()
+                await runner.start(sole_worker=True)
+        # streaming: app.state.streams (StreamManager), app.state.on_archived hook, the demo stream
+        from web import media_wiring
+
+        await media_wiring.startup(app)
+        # transcripts: live captions on stream start, the final transcript job on archive
+        from web import transcripts_wiring
+
+        await transcripts_wiring.startup(app)
 
     async def on_shutdown(app: Litestar) -> None:
+        from web import media_wiring
+        from web.controllers.media_rtc import close_rtc
+
+        await close_rtc(app)  # WHIP publishers and WHEP viewers first: they feed the packagers
+        from web import transcripts_wiring
+
+        await transcripts_wiring.shutdown(app)  # live captioners read the packagers' audio
+        await media_wiring.shutdown(app)  # stop the packagers before the database goes
         runner: JobRunner | None = getattr(app.state, "jobs", None)
         if runner is not None:
             await runner.stop()
@@ -145,7 +169,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cookie_httponly=False,
         cookie_samesite="lax",
         header_name="x-csrftoken",
-        exclude=["/oparl"],
+        exclude=["/oparl", "^/whip/", "^/whep/"],  # WHIP: Bearer stream key; WHEP: no state but its own
     )
 
     static = create_static_files_router(
@@ -189,7 +213,13 @@ def _register_jobs() -> None:
 
 
 #: Modules that register job functions with ``council.core.jobs.job``.
-JOB_MODULES = ["council.documents.jobs", "council.search.jobs"]
+JOB_MODULES = [
+    "council.documents.jobs",
+    "council.search.jobs",
+    "streaming.jobs",
+    "transcripts.jobs",
+    "transcripts.search",
+]
 
 
 def request_settings(request: Request[Any, Any, Any]) -> Settings:

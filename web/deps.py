@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 VIEWER_KEY = "rathaus_viewer"
 SESSION_KEY = "rathaus_session_id"
 #: Paths that never need to know who is asking.
-_SKIP_PREFIXES = ("/static/", "/healthz", "/readyz")
+#: ``/medien/`` settles its viewer itself, only when a file needs it, with a short cache (web.media_files).
+_SKIP_PREFIXES = ("/static/", "/healthz", "/readyz", "/medien/")
 
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:

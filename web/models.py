@@ -4,6 +4,8 @@ one way), so the full metadata is assembled here.
 """
 
 from council.core.models import metadata
+from streaming import models as _streaming  # noqa: F401
+from transcripts import models as _transcripts  # noqa: F401
 from votes import models as _votes  # noqa: F401
 
 __all__ = ["metadata"]

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     live_captions: bool = True
     #: Run transcription jobs on SAQ workers (``redis://…`` or ``postgresql://…``); empty: the job runner.
     saq_url: str = ""
+    #: SAQ queue name (several Rathaus installations, or test runs, can share one Redis).
+    saq_queue: str = "rathaus"
 
     @property
     def media_dir(self) -> Path:

@@ -57,6 +57,8 @@ Progress = Callable[[int, int], Awaitable[None] | None]
 
 @dataclass
 class _Doc:
+    """One search document. Public as ``IndexDocument`` for kinds indexed elsewhere (transcripts)."""
+
     kind: str
     ref_id: int
     title: str
@@ -335,6 +337,10 @@ async def _file_docs(session: AsyncSession, ids: Sequence[int]) -> list[_Doc]:
     return docs
 
 
+IndexDocument = _Doc
+meeting_organizations = _meeting_orgs
+local_date = _local_date
+
 _BUILDERS = {"paper": _paper_docs, "agenda_item": _agenda_item_docs, "file": _file_docs}
 
 
@@ -440,6 +446,35 @@ async def remove(session: AsyncSession, kind: str, ids: Iterable[int]) -> None:
     await _remove(session, kind, _unique_ids(ids))
 
 
+async def replace_documents(
+    session: AsyncSession, kind: str, ref_ids: Iterable[int], docs: Sequence[_Doc]
+) -> int:
+    """Index documents built elsewhere (a kind ``council`` cannot build itself, e.g. transcript segments):
+    rows of ``kind`` for ``ref_ids`` are removed, then ``docs`` inserted. Nothing is committed."""
+    if any(d.kind != kind for d in docs):
+        raise ValueError("every document must be of the given kind")
+    ids = _unique_ids([*ref_ids, *(d.ref_id for d in docs)])
+    await _remove(session, kind, ids)
+    await _insert(session, docs)
+    return len(docs)
+
+
+async def remove_meeting_documents(session: AsyncSession, kind: str, meeting_id: int) -> None:
+    """Drop every row of ``kind`` that belongs to a meeting (before indexing its new transcript)."""
+    ids = (
+        (
+            await session.execute(
+                select(SearchDocument.ref_id).where(
+                    SearchDocument.kind == kind, SearchDocument.meeting_id == meeting_id
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await _remove(session, kind, list(ids))
+
+
 async def reindex_all(session: AsyncSession, progress: Progress | None = None) -> int:
     """Rebuild the whole index in batches; returns the number of documents indexed.
 
@@ -479,16 +514,21 @@ async def reindex_all(session: AsyncSession, progress: Progress | None = None) -
                 result = progress(min(done, total), max(total, done))
                 if inspect.isawaitable(result):
                     await result
-    # Everything not replaced above belongs to records that are gone.
+    # Everything of these kinds not replaced above belongs to records that are gone (kinds indexed
+    # elsewhere, such as transcript segments, keep their rows).
+    own_kinds = SearchDocument.kind.in_(list(models))
     if _is_sqlite(session):
         await session.execute(
-            text(f"DELETE FROM {FTS_TABLE} WHERE rowid IN (SELECT id FROM search_document WHERE id <= :w)"),  # noqa: S608
+            text(
+                f"DELETE FROM {FTS_TABLE} WHERE rowid IN (SELECT id FROM search_document WHERE id <= :w "  # noqa: S608
+                "AND kind IN ('paper', 'agenda_item', 'file'))"
+            ),
             {"w": watermark},
         )
-        await session.execute(delete(SearchDocument).where(SearchDocument.id <= watermark))
+        await session.execute(delete(SearchDocument).where(SearchDocument.id <= watermark, own_kinds))
         await session.execute(text(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')"))  # noqa: S608
     else:
-        await session.execute(delete(SearchDocument).where(SearchDocument.id <= watermark))
+        await session.execute(delete(SearchDocument).where(SearchDocument.id <= watermark, own_kinds))
     log.info("search index rebuilt: %d documents", indexed)
     return indexed
 

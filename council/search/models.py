@@ -25,6 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from council.core.base import Base
 
+#: Kinds indexed by ``council.search.indexer``; other packages add theirs (``query.register_kind``:
+#: "transcript", indexed by ``transcripts.search``).
 KINDS = ("paper", "agenda_item", "file")
 
 #: PostgreSQL indexes this many characters of a body (a tsvector holds at most 1 MB of lexemes).
@@ -53,7 +55,8 @@ class SearchDocument(Base):
     organization_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     paper_type: Mapped[str | None] = mapped_column(String(100), index=True)
     #: For links: the meeting of an agenda item, the paper or meeting a file belongs to.
-    meeting_id: Mapped[int | None] = mapped_column(Integer)
+    #: Indexed: a meeting's transcript rows are replaced together.
+    meeting_id: Mapped[int | None] = mapped_column(Integer, index=True)
     paper_id: Mapped[int | None] = mapped_column(Integer)
 
 

@@ -87,6 +87,9 @@ async def test_every_template_is_rendered(app: Any, client: Any, session: Any) -
         "/suche?q=Radweg",
         f"/dokumente/{town.public_file.id}",
         "/anmelden",
+        "/mediathek",
+        f"/sitzungen/{town.past_meeting.id}/video",
+        f"/sitzungen/{town.past_meeting.id}/wortprotokoll",
         "/gibt-es-nicht",  # 404 page
         "/kalender?monat=2026-13",  # 400 page
     ]
@@ -112,7 +115,13 @@ async def test_every_template_is_rendered(app: Any, client: Any, session: Any) -
     token = await create_session(session, account.id)
     await session.commit()
     client.cookies.set(SESSION_COOKIE, token, domain="127.0.0.1")
-    for path in ("/verwaltung", "/verwaltung/dokumente/neu", f"/sitzungen/{town.secret_meeting.id}"):
+    for path in (
+        "/verwaltung",
+        "/verwaltung/dokumente/neu",
+        f"/sitzungen/{town.secret_meeting.id}",
+        f"/verwaltung/sitzungen/{town.next_meeting.id}/studio",
+        f"/verwaltung/sitzungen/{town.next_meeting.id}/stream",
+    ):
         r = await client.get(path)
         assert r.status_code < 500, (path, r.status_code)
     client.cookies.delete(SESSION_COOKIE)

@@ -68,11 +68,21 @@ def serve(host: str | None, port: int | None, workers: int, no_migrate: bool) ->
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
-def worker(once: bool) -> None:
+@click.option("--saq", is_flag=True, help="Run as a SAQ worker (RATHAUS_SAQ_URL, RATHAUS_SAQ_QUEUE).")
+def worker(once: bool, saq: bool) -> None:
     """Run the job runner in its own process."""
     from council.core.db import Database
     from council.core.jobs import JobRunner
-    from web.app import _register_jobs
+    from web.app import JOB_MODULES, _register_jobs
+
+    if saq:
+        from council.core.saq import run_worker
+
+        settings = get_settings()
+        if not settings.saq_url:
+            raise click.UsageError("RATHAUS_SAQ_URL is not set.")
+        asyncio.run(run_worker(settings, JOB_MODULES))
+        return
 
     _register_jobs()
 

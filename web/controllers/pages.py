@@ -293,6 +293,12 @@ async def meetings_list(
     )
 
 
+async def _recent_captions(session: AsyncSession, viewer: Viewer, meeting_id: int) -> list[dict[str, Any]]:
+    from web.controllers.transcripts import recent_captions  # imports this module
+
+    return await recent_captions(session, viewer, meeting_id)
+
+
 @get("/sitzungen/{key:str}", name="meeting", cache=False, opt={"page_cache": True})
 async def meeting_page(
     request: Request[Any, Any, Any], key: str, db_session: AsyncSession, viewer: Viewer
@@ -336,6 +342,8 @@ async def meeting_page(
             "live_text": live_text,
             "idle_text": idle_text,
             "current_item_id": current_item_id,
+            # transcripts: the last live captions (the SSE stream adds new ones)
+            "captions": await _recent_captions(db_session, viewer, meeting_id) if state.is_open else [],
         },
     )
 

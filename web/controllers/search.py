@@ -16,6 +16,7 @@ from council.records import queries
 from council.records.access import Viewer
 from council.search.query import MAX_PAGE, search
 from council.search.stem import MAX_QUERY_CHARS, clean_text
+from transcripts import search as _transcript_search  # noqa: F401  (registers the "transcript" kind)
 from web import i18n
 from web.controllers.pages import parse_date, parse_int, render
 from web.errors import BadInput
@@ -24,16 +25,26 @@ _ = i18n.gettext
 
 PER_PAGE = 20
 #: ``art`` values in URLs → index kinds.
-ART = {"vorlage": "paper", "top": "agenda_item", "dokument": "file"}
+ART = {"vorlage": "paper", "top": "agenda_item", "dokument": "file", "wortprotokoll": "transcript"}
 KIND_ART = {v: k for k, v in ART.items()}
 
 
 def kind_labels() -> dict[str, str]:
-    return {"paper": _("Vorlage"), "agenda_item": _("Tagesordnungspunkt"), "file": _("Dokument")}
+    return {
+        "paper": _("Vorlage"),
+        "agenda_item": _("Tagesordnungspunkt"),
+        "file": _("Dokument"),
+        "transcript": _("Wortprotokoll"),
+    }
 
 
 def kind_plural_labels() -> dict[str, str]:
-    return {"paper": _("Vorlagen"), "agenda_item": _("Tagesordnungspunkte"), "file": _("Dokumente")}
+    return {
+        "paper": _("Vorlagen"),
+        "agenda_item": _("Tagesordnungspunkte"),
+        "file": _("Dokumente"),
+        "transcript": _("Wortprotokolle"),
+    }
 
 
 def _parse_art(values: list[str]) -> list[str]:
@@ -44,7 +55,7 @@ def _parse_art(values: list[str]) -> list[str]:
             if not part:
                 continue
             if part not in ART:
-                raise BadInput(detail=_("„art“ muss „vorlage“, „top“ oder „dokument“ sein."))
+                raise BadInput(detail=_("„art“ muss „vorlage“, „top“, „dokument“ oder „wortprotokoll“ sein."))
             if part not in arts:
                 arts.append(part)
     return arts

@@ -62,3 +62,22 @@
     render();
   });
 })();
+
+// Live captions (transcripts): "caption" messages on the meeting's channel arrive as timeline events;
+// the newest few stay in the list (aria-live polite), the server renders the last ones on reload.
+(function () {
+  "use strict";
+  var KEEP = 6;
+  document.addEventListener("rathaus:timeline", function (e) {
+    var ev = e.detail || {};
+    if (ev.kind !== "caption" || typeof ev.text !== "string") { return; }
+    var list = document.querySelector("[data-live-captions]");
+    if (!list) { return; }
+    var area = document.querySelector("[data-live-captions-area]");
+    if (area) { area.hidden = false; }
+    var li = document.createElement("li");
+    li.textContent = ev.text;
+    list.appendChild(li);
+    while (list.children.length > KEEP) { list.removeChild(list.firstElementChild); }
+  });
+})();
