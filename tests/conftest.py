@@ -110,6 +110,8 @@ class DatabaseFactory:
             jobs_in_process=True,
             # Tests change data and look again at once; the page cache has its own tests.
             page_cache_seconds=0,
+            # Whisper runs only where a test asks for it (test_meeting_pipeline, the transcript tests).
+            live_captions=False,
         )
 
     async def cleanup(self) -> None:

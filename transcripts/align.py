@@ -172,3 +172,50 @@ async def load_timeline(session: AsyncSession, meeting_id: int) -> Timeline:
     return Timeline(
         meeting_id, events, private_item_ids=private_items, meeting_public=meeting_public is not False
     )
+
+
+#: A piece longer than this is split at the next sentence end, so that transcript lines stay readable.
+MAX_PIECE_S = 12.0
+_SENTENCE_END = (".", "?", "!")
+
+
+def split_at_turns(seg: Any, timeline: Timeline, started_at: datetime) -> list[tuple[Any, Assignment]]:
+    """Cut a recognised segment where the timeline changes hands (speaker, agenda item, consent) and at
+    sentence ends of long pieces, using the word timestamps. Batched decoding returns segments of up
+    to 30 s that span several speakers; each piece gets its own assignment, so that a non-consenting
+    speaker's words never ride along in a consenting speaker's public line (and the other way round).
+    ``seg`` is a ``transcripts.engine.Segment`` (times relative to ``started_at``)."""
+
+    def when(seconds: float) -> datetime:
+        return started_at + timedelta(seconds=seconds)
+
+    words = list(getattr(seg, "words", ()) or ())
+    if not words:
+        return [(seg, timeline.assign(when(seg.start), when(seg.end)))]
+    groups: list[tuple[Assignment, list[Any]]] = []
+    for w in words:
+        a = timeline.assign(when(w.start), when(max(w.end, w.start + 0.01)))
+        if groups:
+            last_a, last_words = groups[-1]
+            long_enough = last_words[-1].end - last_words[0].start >= MAX_PIECE_S
+            sentence_end = last_words[-1].word.strip().endswith(_SENTENCE_END)
+            if last_a == a and not (long_enough and sentence_end):
+                last_words.append(w)
+                continue
+        groups.append((a, [w]))
+    pieces: list[tuple[Any, Assignment]] = []
+    for a, ws in groups:
+        text = "".join(w.word for w in ws).strip()
+        if not text:
+            continue
+        piece = type(seg)(
+            start=ws[0].start,
+            end=max(ws[-1].end, ws[0].start),
+            text=text,
+            words=tuple(ws),
+            avg_logprob=seg.avg_logprob,
+            no_speech_prob=seg.no_speech_prob,
+            compression_ratio=seg.compression_ratio,
+        )
+        pieces.append((piece, a))
+    return pieces

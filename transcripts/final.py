@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from council.core.settings import Settings
 from council.core.types import utcnow
-from transcripts.align import load_timeline
+from transcripts.align import load_timeline, split_at_turns
 from transcripts.engine import Segment, Transcriber, pcm16_to_float, transcribe_async
 from transcripts.models import RunState, SegmentSource, TranscriptRun, TranscriptSegment
 from transcripts.vad import has_sound, quietest_cut
@@ -311,9 +311,9 @@ async def run_final(
                     segments = [s.shifted(offset) for s in raw if not _overlaps(s.shifted(offset), spans)]
                 async with sessionmaker() as session:
                     run = await _get_run(session, meeting_id)
-                    for seg in segments:
+                    pieces = [p for seg in segments for p in split_at_turns(seg, timeline, started_at)]
+                    for seg, a in pieces:
                         start = started_at + timedelta(seconds=seg.start)
-                        a = timeline.assign(start, started_at + timedelta(seconds=seg.end))
                         session.add(
                             TranscriptSegment(
                                 meeting_id=meeting_id,
