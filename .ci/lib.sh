@@ -227,3 +227,33 @@ ensure_redis() {
   done
   die "Redis does not answer on 127.0.0.1:6379 (see var/ci/redis.log)"
 }
+
+# --- nginx (tests/integration/test_nginx.py starts its own, on a free loopback port) ----------------
+
+# Installs Debian's nginx when missing, without leaving the package's own server running on port 80:
+# policy-rc.d keeps the package from starting it (where services can start at all), and a server the
+# package started anyway is stopped and disabled. The tests only need the binary.
+ensure_nginx() {
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+    return
+  fi
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    made_policy=1
+  fi
+  apt_install nginx
+  [ "$made_policy" -eq 1 ] && as_root rm -f "$policy"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now nginx >/dev/null 2>&1 || true
+  elif [ -f /run/nginx.pid ]; then
+    as_root /usr/sbin/nginx -s stop >/dev/null 2>&1 || true
+  fi
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || die "nginx is still missing after apt-get install"
+}
+
+# pg_dump/pg_restore for the backup tests (PostgreSQL may run elsewhere, without its client here).
+ensure_pg_client() {
+  command -v pg_dump >/dev/null 2>&1 && return
+  apt_install postgresql-client
+}

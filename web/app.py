@@ -30,6 +30,7 @@ from web.controllers import route_handlers
 from web.deps import provide_db_session, provide_viewer, session_middleware
 from web.errors import exception_handlers
 from web.guards import exception_handlers as guard_exception_handlers
+from web.metrics import metrics_middleware
 from web.templating import make_environment
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cookie_httponly=False,
         cookie_samesite="lax",
         header_name="x-csrftoken",
-        exclude=["/oparl", "^/whip/", "^/whep/"],  # WHIP: Bearer stream key; WHEP: no state but its own
+        # WHIP: Bearer stream key; WHEP: no state but its own; /api/ops: Bearer operator token
+        exclude=["/oparl", "^/whip/", "^/whep/", "^/api/ops/"],
     )
 
     static = create_static_files_router(
@@ -189,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             backend="gzip", minimum_size=1024, gzip_compress_level=6, exclude_opt_key="skip_compression"
         ),
         middleware=[
+            DefineMiddleware(metrics_middleware),  # outermost: counts and times every request
             DefineMiddleware(page_cache_middleware),
             DefineMiddleware(locale_middleware),
             DefineMiddleware(session_middleware),  # settles request.state viewer (council.accounts)

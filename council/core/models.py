@@ -6,6 +6,7 @@ from council.core.base import Base
 from council.live import models as _live  # noqa: F401
 from council.live import speakers as _speakers  # noqa: F401
 from council.oparl.importer import models as _oparl_import  # noqa: F401
+from council.questions import models as _questions  # noqa: F401
 from council.records import models as _records  # noqa: F401
 from council.search import models as _search  # noqa: F401
 

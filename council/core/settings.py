@@ -31,6 +31,9 @@ class Settings(BaseSettings):
 
     municipality_name: str = "Hennef (Sieg)"
 
+    #: Log lines as plain ``text`` or one JSON object per line (``json``, for a log collector).
+    log_format: Literal["text", "json"] = "text"
+
     #: Anonymous visitors get whole public pages from a per-process cache this many seconds old at
     #: most (0 switches it off). Signed-in users always get fresh pages.
     page_cache_seconds: float = 10.0
@@ -77,6 +80,24 @@ class Settings(BaseSettings):
     saq_url: str = ""
     #: SAQ queue name (several Rathaus installations, or test runs, can share one Redis).
     saq_queue: str = "rathaus"
+
+    # --- question time (council/questions/) ---
+    #: Personal data (name, e-mail) of a closed question are deleted after this many days.
+    questions_retention_days: int = 90
+    #: GO rules: questions one person may ask per meeting; follow-up questions per question.
+    questions_per_person: int = 2
+    questions_follow_ups: int = 1
+    #: Submissions per IP address / per e-mail address within ``questions_limit_window_s``
+    #: (counted in Redis when channels_backend is redis, else in the process; IPs never reach the DB).
+    questions_ip_limit: int = 10
+    questions_email_limit: int = 5
+    questions_limit_window_s: int = 3600
+    #: Supports per IP address within the window.
+    questions_support_limit: int = 60
+    #: Outgoing mail (double opt-in, status notices); empty host: no mail is sent.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "rathaus@localhost"
 
     @property
     def media_dir(self) -> Path:

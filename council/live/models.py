@@ -31,6 +31,9 @@ class EventKind(enum.StrEnum):
     CONFLICT_WITHDRAWN = "conflict.withdrawn"
     #: The list of speakers of an agenda item changed (request, order, withdraw); payload has the list.
     SPEAKERS_CHANGED = "speakers.changed"
+    #: Question time: question N is being answered / was answered (payload: question_id, number, text).
+    QUESTION_ANSWERING = "question.answering"
+    QUESTION_ANSWERED = "question.answered"
 
 
 class TimelineEvent(Base):

@@ -109,29 +109,20 @@ async def test_speech_stream_to_captions_archive_and_linked_transcript(
     # The clerk's console would write these as the meeting runs; here they are written at once, with the
     # times the speeches have in the recording (the chair opens and introduces the item; A speaks with
     # consent; B speaks without consent to being streamed).
+    def event(kind: EventKind, seconds: float, **kw: Any) -> TimelineEvent:
+        return TimelineEvent(meeting_id=mid, kind=kind.value, at=at(seconds), **kw)
+
+    turn = {"agenda_item_id": item_id}
+    a_from, b_from = spans[MEMBER_A][0] - 0.5, spans[MEMBER_B][0] - 0.5
     async with db.sessionmaker() as s:
         s.add_all(
             [
-                TimelineEvent(meeting_id=mid, kind=EventKind.MEETING_OPENED.value, at=at(0.2)),
-                TimelineEvent(
-                    meeting_id=mid, kind=EventKind.AGENDA_ITEM_STARTED.value, agenda_item_id=item_id, at=at(0.5)
-                ),
-                TimelineEvent(
-                    meeting_id=mid, kind=EventKind.SPEAKER_STARTED.value, agenda_item_id=item_id,
-                    person_id=a_id, consent=True, at=at(spans[MEMBER_A][0] - 0.5),
-                ),  # fmt: skip
-                TimelineEvent(
-                    meeting_id=mid, kind=EventKind.SPEAKER_ENDED.value, agenda_item_id=item_id,
-                    person_id=a_id, at=at(spans[MEMBER_A][1] + 0.4),
-                ),  # fmt: skip
-                TimelineEvent(
-                    meeting_id=mid, kind=EventKind.SPEAKER_STARTED.value, agenda_item_id=item_id,
-                    person_id=b_id, consent=False, at=at(spans[MEMBER_B][0] - 0.5),
-                ),  # fmt: skip
-                TimelineEvent(
-                    meeting_id=mid, kind=EventKind.SPEAKER_ENDED.value, agenda_item_id=item_id,
-                    person_id=b_id, at=at(spans[MEMBER_B][1] + 0.4),
-                ),  # fmt: skip
+                event(EventKind.MEETING_OPENED, 0.2),
+                event(EventKind.AGENDA_ITEM_STARTED, 0.5, **turn),
+                event(EventKind.SPEAKER_STARTED, a_from, person_id=a_id, consent=True, **turn),
+                event(EventKind.SPEAKER_ENDED, spans[MEMBER_A][1] + 0.4, person_id=a_id, **turn),
+                event(EventKind.SPEAKER_STARTED, b_from, person_id=b_id, consent=False, **turn),
+                event(EventKind.SPEAKER_ENDED, spans[MEMBER_B][1] + 0.4, person_id=b_id, **turn),
             ]
         )
         await s.commit()
@@ -140,12 +131,16 @@ async def test_speech_stream_to_captions_archive_and_linked_transcript(
     async def live_caption() -> Any:
         async with db.sessionmaker() as s:
             return (
-                await s.execute(
-                    select(TranscriptSegment).where(
-                        TranscriptSegment.meeting_id == mid, TranscriptSegment.source == "live"
+                (
+                    await s.execute(
+                        select(TranscriptSegment).where(
+                            TranscriptSegment.meeting_id == mid, TranscriptSegment.source == "live"
+                        )
                     )
                 )
-            ).scalars().first()
+                .scalars()
+                .first()
+            )
 
     await _until(live_caption, 40, "a live caption")
     master = await client.get(f"/medien/{mid}/public/master.m3u8")
@@ -205,6 +200,7 @@ async def test_speech_stream_to_captions_archive_and_linked_transcript(
     public_text = (transcript.text + captions).lower()
     leaked = [w for w in b_words if w in public_text]
     assert not leaked, f"a non-consenting speaker's words are public: {leaked}"
+
     async def found() -> bool:
         search = await client.get("/suche", params={"q": "Frankfurter Straße"})
         return search.status_code == 200 and f"/sitzungen/{mid}/video?t=" in search.text

@@ -22,9 +22,9 @@ def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="Ausführliche Protokollausgabe.")
 def main(verbose: bool) -> None:
     """Rathaus – Ratsinformationssystem. Settings come from RATHAUS_* environment variables."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    from web.logs import configure_logging
+
+    configure_logging(get_settings().log_format, level=logging.DEBUG if verbose else logging.INFO)
 
 
 @main.group()
@@ -63,6 +63,8 @@ def serve(host: str | None, port: int | None, workers: int, no_migrate: bool) ->
         workers=workers,
         proxy_headers=False,
         log_level="info",
+        # JSON logs: keep our root handler (uvicorn's dictConfig would replace it with plain text)
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
 
 
@@ -108,7 +110,7 @@ def worker(once: bool, saq: bool) -> None:
 def _load_commands() -> None:
     import importlib
 
-    for name in ("demo", "documents", "oparl", "search", "users", "votes"):
+    for name in ("demo", "documents", "oparl", "ops", "questions", "search", "users", "votes"):
         importlib.import_module(f"web.cli.{name}")
 
 

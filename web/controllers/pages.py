@@ -26,7 +26,7 @@ from council.records import queries
 from council.records.access import Viewer
 from council.records.models import Meeting
 from web import i18n
-from web.controllers import feeds
+from web.controllers import feeds, questions
 from web.errors import BadInput
 
 _ = i18n.gettext
@@ -344,6 +344,8 @@ async def meeting_page(
             "current_item_id": current_item_id,
             # transcripts: the last live captions (the SSE stream adds new ones)
             "captions": await _recent_captions(db_session, viewer, meeting_id) if state.is_open else [],
+            # question time (council.questions): published questions, support buttons, the form link
+            "questions": await questions.meeting_questions(db_session, detail.meeting),
         },
     )
 
