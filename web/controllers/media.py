@@ -9,7 +9,6 @@ no gzip (``skip_compression``: video does not compress and gzip would cost CPU),
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,24 +237,8 @@ class ArchiveEntry:
     recording: Recording
 
 
-@dataclass
-class ArchivePage:
-    items: list[ArchiveEntry]
-    number: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
+#: One page of the mediathek (the list pages' pager type).
+ArchivePage = queries.Page
 
 
 @get("/mediathek", name="mediathek", cache=False, opt={"page_cache": True})
