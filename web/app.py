@@ -19,7 +19,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from council.core.db import Database
 from council.core.jobs import JobRunner
@@ -202,6 +202,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=settings.debug,
+        # JSON logs: leave logging to web.logs.configure_logging (Litestar's default would put its own
+        # plain-text handler on the root logger at startup)
+        logging_config=None if settings.log_format == "json" else Empty,
         state=State({"settings": settings}),
     )
     return app

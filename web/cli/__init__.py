@@ -21,7 +21,11 @@ def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Ausführliche Protokollausgabe.")
 def main(verbose: bool) -> None:
-    """Rathaus – Ratsinformationssystem. Settings come from RATHAUS_* environment variables."""
+    """Rathaus – Ratsinformationssystem. Settings come from RATHAUS_* environment variables.
+
+    Exit codes: 0 done; 1 failed or refused (message on stderr); 2 wrong usage; 3 the running server
+    could not be reached (stream …). Production guide: docs/deployment.md.
+    """
     from web.logs import configure_logging
 
     configure_logging(get_settings().log_format, level=logging.DEBUG if verbose else logging.INFO)
