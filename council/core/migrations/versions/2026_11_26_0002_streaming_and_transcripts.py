@@ -1,4 +1,5 @@
-"""Streaming (stream, recording) and transcripts (segments, revisions, runs); search documents by meeting.
+"""Streaming (stream, recording), transcripts (segments, revisions, runs), question time (questions,
+events, support, e-mail opt-in); search documents by meeting.
 
 Revision ID: 0002
 Revises: 0001
@@ -79,6 +80,49 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_transcript_run')),
     sa.UniqueConstraint('meeting_id', name=op.f('uq_transcript_run_meeting_id'))
     )
+    op.create_table('question',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('agenda_item_id', sa.Integer(), nullable=True),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('original_text', sa.Text(), nullable=True),
+    sa.Column('author_name', sa.String(length=200), nullable=True),
+    sa.Column('email', sa.String(length=320), nullable=True),
+    sa.Column('email_confirmed', sa.Boolean(), nullable=False),
+    sa.Column('person_key', sa.String(length=64), nullable=True),
+    sa.Column('text_key', sa.String(length=64), nullable=False),
+    sa.Column('consent_publish', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('reject_reason', sa.String(length=40), nullable=True),
+    sa.Column('reject_note', sa.Text(), nullable=True),
+    sa.Column('slot', sa.Integer(), nullable=True),
+    sa.Column('merged_into_id', sa.Integer(), nullable=True),
+    sa.Column('follow_up_of_id', sa.Integer(), nullable=True),
+    sa.Column('answering_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('written_answer', sa.Text(), nullable=True),
+    sa.Column('support_count', sa.Integer(), nullable=False),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('personal_data_deleted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('modified', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_item.id'], name=op.f('fk_question_agenda_item_id_agenda_item')),
+    sa.ForeignKeyConstraint(['follow_up_of_id'], ['question.id'], name=op.f('fk_question_follow_up_of_id_question')),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_question_meeting_id_meeting')),
+    sa.ForeignKeyConstraint(['merged_into_id'], ['question.id'], name=op.f('fk_question_merged_into_id_question')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_question')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_question_token_hash'))
+    )
+    with op.batch_alter_table('question', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_question_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_question_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_question_modified'), ['modified'], unique=False)
+        batch_op.create_index(batch_op.f('ix_question_person_key'), ['person_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_question_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_question_text_key'), ['text_key'], unique=False)
+
     op.create_table('transcript_segment',
     sa.Column('meeting_id', sa.Integer(), nullable=False),
     sa.Column('agenda_item_id', sa.Integer(), nullable=True),
@@ -109,6 +153,44 @@ def upgrade() -> None:
         batch_op.create_index('ix_transcript_segment_meeting_start', ['meeting_id', 'start_s'], unique=False)
         batch_op.create_index(batch_op.f('ix_transcript_segment_modified'), ['modified'], unique=False)
         batch_op.create_index(batch_op.f('ix_transcript_segment_person_id'), ['person_id'], unique=False)
+
+    op.create_table('question_email_optin',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('question_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['question_id'], ['question.id'], name=op.f('fk_question_email_optin_question_id_question'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_question_email_optin')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_question_email_optin_token_hash'))
+    )
+    with op.batch_alter_table('question_email_optin', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_question_email_optin_question_id'), ['question_id'], unique=False)
+
+    op.create_table('question_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('question_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('reason', sa.String(length=40), nullable=True),
+    sa.ForeignKeyConstraint(['question_id'], ['question.id'], name=op.f('fk_question_event_question_id_question'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_question_event'))
+    )
+    with op.batch_alter_table('question_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_question_event_question_id'), ['question_id'], unique=False)
+
+    op.create_table('question_support',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('question_id', sa.Integer(), nullable=False),
+    sa.Column('browser_hash', sa.String(length=64), nullable=False),
+    sa.Column('created', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['question_id'], ['question.id'], name=op.f('fk_question_support_question_id_question'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_question_support')),
+    sa.UniqueConstraint('question_id', 'browser_hash', name=op.f('uq_question_support_question_id'))
+    )
+    with op.batch_alter_table('question_support', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_question_support_question_id'), ['question_id'], unique=False)
 
     op.create_table('transcript_segment_revision',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -143,6 +225,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_transcript_segment_revision_segment_id'))
 
     op.drop_table('transcript_segment_revision')
+    with op.batch_alter_table('question_support', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_question_support_question_id'))
+
+    op.drop_table('question_support')
+    with op.batch_alter_table('question_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_question_event_question_id'))
+
+    op.drop_table('question_event')
+    with op.batch_alter_table('question_email_optin', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_question_email_optin_question_id'))
+
+    op.drop_table('question_email_optin')
     with op.batch_alter_table('transcript_segment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_transcript_segment_person_id'))
         batch_op.drop_index(batch_op.f('ix_transcript_segment_modified'))
@@ -151,6 +245,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_transcript_segment_agenda_item_id'))
 
     op.drop_table('transcript_segment')
+    with op.batch_alter_table('question', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_question_text_key'))
+        batch_op.drop_index(batch_op.f('ix_question_status'))
+        batch_op.drop_index(batch_op.f('ix_question_person_key'))
+        batch_op.drop_index(batch_op.f('ix_question_modified'))
+        batch_op.drop_index(batch_op.f('ix_question_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_question_closed_at'))
+
+    op.drop_table('question')
     op.drop_table('transcript_run')
     with op.batch_alter_table('stream', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stream_modified'))
