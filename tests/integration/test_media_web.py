@@ -514,3 +514,57 @@ async def test_demo_stream_starts_for_the_demo_meeting(settings: Any, world: Wor
         assert c.app.state.streams.live(mid), "the demo's test pattern is not live"
         page = await c.get(f"/sitzungen/{mid}/video")
         assert page.status_code == 200 and 'data-live="true"' in page.text
+
+
+async def test_non_public_recording_is_hidden_from_the_public(
+    client: Any, world: World, session: Any
+) -> None:
+    """A non-public meeting's recording: not in /mediathek, its video page and files 404 for anonymous
+    visitors and residents; staff see all of it. Anonymous first, then staff, then anonymous again, so
+    that neither the page cache nor the media access cache carries one viewer's answer to another."""
+    for mid in (world.public_id, world.secret_id):
+        fake_media(world.media_dir, mid, mp4=bytes(range(256)) * 4)
+        session.add(
+            Recording(meeting_id=mid, state="ready", duration_s=1.0, mp4_path=f"{mid}/recording.mp4", parts=1)
+        )
+    await session.commit()
+    secret, public = world.secret_id, world.public_id
+    files = (
+        f"/medien/{secret}/recording.mp4",
+        f"/medien/{secret}/public/master.m3u8",
+        f"/medien/{secret}/public/index.m3u8",
+        f"/medien/{secret}/public/s-000000.ts",
+        f"/medien/{secret}/public/captions.vtt",
+    )
+
+    async def hidden(token: str | None) -> None:
+        as_user(client, token)
+        listing = await client.get("/mediathek")
+        assert listing.status_code == 200
+        assert f'href="/sitzungen/{public}/video"' in listing.text  # the public one is listed
+        assert f"/sitzungen/{secret}/" not in listing.text
+        assert (await client.get(f"/sitzungen/{secret}/video")).status_code == 404
+        assert (await client.get(f"/sitzungen/{secret}/video?t=1")).status_code == 404
+        assert (await client.get(f"/sitzungen/{secret}")).status_code == 404
+        for path in files:
+            r = await client.get(path)
+            assert r.status_code == 404, (token, path, r.status_code)
+            assert b"\x47" not in r.content[:1] and b"WEBVTT" not in r.content
+        # the public recording next to it plays for everyone
+        assert (await client.get(f"/medien/{public}/recording.mp4")).status_code == 200
+
+    await hidden(None)
+    await hidden(world.tokens["citizen"])
+
+    as_user(client, world.tokens["clerk1"])
+    listing = await client.get("/mediathek")
+    assert listing.status_code == 200 and f'href="/sitzungen/{secret}/video"' in listing.text
+    page = await client.get(f"/sitzungen/{secret}/video")
+    assert page.status_code == 200
+    assert f"/medien/{secret}/recording.mp4" in page.text
+    for path in files:
+        r = await client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["cache-control"].startswith("private"), path
+
+    await hidden(None)

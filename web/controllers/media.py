@@ -18,6 +18,7 @@ from litestar.response import Stream, Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council.live.state import live_state
 from council.records import queries
 from council.records.access import Viewer
 from council.records.models import Meeting
@@ -211,6 +212,12 @@ async def meeting_video(
         await db_session.execute(select(Recording).where(Recording.meeting_id == meeting_id))
     ).scalar_one_or_none()
     info = media_info(request.app, meeting_id)
+    now = None
+    if info.live:
+        # The agenda item on screen now (server-rendered for readers without JavaScript; player.js
+        # follows the timeline over SSE from here on). Only items this viewer may see are named.
+        current = (await live_state(db_session, meeting_id)).agenda_item_id
+        now = next((entry.item for entry in detail.agenda if entry.item.id == current), None)
     return Template(
         template_name="media/video.html",
         context={
@@ -224,6 +231,7 @@ async def meeting_video(
             "start": start or 0,
             "clock": clock,
             "current_chapter": top,
+            "now_item": now,
         },
     )
 

@@ -8,6 +8,7 @@
 //   the archive's captions.vtt comes as a plain <track> instead (hls.js subtitles are then off);
 // - chapter links (data-seek) seek in place and keep ?t= in the address bar;
 // - the live badge follows the playlist (live until it ends);
+// - "Jetzt: TOP …" names the agenda item under discussion, from the timeline over SSE;
 // - "Niedrige Latenz (WebRTC)" switches to the WHEP relay (S-webrtc's whep.js) and falls back to
 //   HLS when the relay refuses (503: viewer cap) or fails.
 // The element carries data-player-state ("hls", "native", "mp4", "whep", "error") for tests.
@@ -40,7 +41,21 @@
     function state(name) { root.setAttribute("data-player-state", name); }
     function setLive(on) { if (badge) { badge.hidden = !on; } root.classList.toggle("is-live", !!on); }
 
-    function startHls() {
+    // Play now, with sound if the browser lets us, else muted (every browser allows muted playback;
+    // the controls unmute). Used where the viewer asked for a switch and expects the picture to go on.
+    function playSoon() {
+      var p = video.play();
+      if (!p || !p.catch) { return; }
+      p.catch(function (err) {
+        if (!err || err.name !== "NotAllowedError" || video.muted) { return; }
+        video.muted = true;
+        var q = video.play();
+        if (q && q.catch) { q.catch(function () { /* the viewer presses play */ }); }
+      });
+    }
+
+    // autoplay: the viewer was watching (a switch back from WebRTC), so go on playing.
+    function startHls(autoplay) {
       var Hls = window.Hls;
       if (!hasHls) { state("mp4"); return; }
       if (Hls && Hls.isSupported()) {
@@ -67,6 +82,9 @@
         hls.on(Hls.Events.LEVEL_LOADED, function (_event, data) {
           if (data && data.details) { setLive(!!data.details.live); }
         });
+        if (autoplay) {
+          hls.once(Hls.Events.MANIFEST_PARSED, function () { playSoon(); });
+        }
         hls.loadSource(src);
         hls.attachMedia(video);
         root.rathausHls = hls; // for bench/streaming.py (latency from hls.playingDate)
@@ -75,6 +93,7 @@
       }
       if (video.canPlayType("application/vnd.apple.mpegurl")) {
         video.src = src;
+        if (autoplay) { playSoon(); }
         if (start > 0) {
           video.addEventListener("loadedmetadata", function once() {
             video.removeEventListener("loadedmetadata", once);
@@ -120,7 +139,7 @@
       video.srcObject = null;
       if (lowButton) { lowButton.setAttribute("aria-pressed", "false"); }
       say(message || "");
-      startHls();
+      startHls(true);
     }
 
     if (lowButton && live && src) {
@@ -142,10 +161,33 @@
       }
     }
 
+    // The agenda item on screen now ("Jetzt: …"), live only: the first state and every agenda event
+    // from the meeting's server-sent events. The title comes from the page's own agenda or chapter
+    // list ([data-agenda-item] [data-item-title]), so an item this viewer may not see stays unnamed.
+    var now = root.querySelector("[data-player-now]");
+    var nowTitle = now ? now.querySelector("[data-player-now-title]") : null;
+    var currentItem = null;
+    function showItem(id) {
+      currentItem = id || null;
+      if (!now || !nowTitle) { return; }
+      // only while live: the archive has its chapter list instead
+      var el = currentItem && root.classList.contains("is-live") ? document.querySelector('[data-agenda-item="' + String(currentItem) + '"]') : null;
+      var title = el ? el.querySelector("[data-item-title]") : null;
+      if (!title) { now.hidden = true; nowTitle.textContent = ""; return; }
+      var number = el.querySelector(".number");
+      nowTitle.textContent = (number ? number.textContent.trim() + " " : "") + title.textContent.trim();
+      now.hidden = false;
+    }
+    document.addEventListener("rathaus:state", function (e) { showItem((e.detail || {}).agenda_item_id); });
+
     // The stream's start and end arrive as timeline events (rathaus.js re-dispatches them).
     document.addEventListener("rathaus:timeline", function (e) {
       var kind = (e.detail || {}).kind;
-      if (kind === "stream.ended") { setLive(false); if (lowButton) { lowButton.hidden = true; } if (whepSession) { backToHls(""); } }
+      var item = (e.detail || {}).agenda_item_id;
+      if (kind === "agenda_item.started") { showItem(item); }
+      if (kind === "agenda_item.ended" && item === currentItem) { showItem(null); }
+      if (kind === "meeting.closed") { showItem(null); }
+      if (kind === "stream.ended") { setLive(false); showItem(null); if (lowButton) { lowButton.hidden = true; } if (whepSession) { backToHls(""); } }
       if (kind === "stream.started") { setLive(true); }
     });
 

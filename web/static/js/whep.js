@@ -44,6 +44,8 @@
       if (stopped) return;
       stopped = true;
       clearTimeout(startTimer);
+      window.removeEventListener("pagehide", stop);
+      video.removeEventListener("playing", onPlaying);
       if (video.srcObject === stream) video.srcObject = null;
       var close = function () { try { pc.close(); } catch (e) { /* already closed */ } };
       // DELETE first, then close: a closed peer ends the session on the server before the DELETE.
@@ -64,17 +66,26 @@
       stream.addTrack(event.track);
       if (video.srcObject !== stream) video.srcObject = stream;
       var p = video.play();
-      if (p && p.catch) p.catch(function () { /* autoplay may need a click; controls are there */ });
+      if (p && p.catch) p.catch(function (err) {
+        // Sound without a fresh click may be refused (Safari): play muted, the controls unmute.
+        // Without this the start timer would take a working connection for a failed one.
+        if (!err || err.name !== "NotAllowedError" || video.muted || stopped) return;
+        video.muted = true;
+        var q = video.play();
+        if (q && q.catch) q.catch(function () { /* the viewer presses play */ });
+      });
     });
     pc.addEventListener("connectionstatechange", function () {
       if (pc.connectionState === "failed") fallback("failed");
     });
-    video.addEventListener("playing", function onPlaying() {
+    function onPlaying() {
       video.removeEventListener("playing", onPlaying);
+      if (stopped || video.srcObject !== stream) return;
       playing = true;
       clearTimeout(startTimer);
       if (typeof options.onPlaying === "function") options.onPlaying();
-    });
+    }
+    video.addEventListener("playing", onPlaying);
 
     pc.createOffer()
       .then(function (offer) { return pc.setLocalDescription(offer); })
