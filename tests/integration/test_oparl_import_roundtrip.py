@@ -1,6 +1,9 @@
 """Round trip: export the demo through Rathaus' own OParl API, import it into an empty database.
 
-The importer talks HTTP to the demo app in-process (``httpx.ASGITransport``: no socket, no network);
+The importer talks HTTP to the demo app in-process through the test client's transport (no socket, no
+network). Not ``httpx.ASGITransport``: that would run the app's handlers on this test's event loop while
+the app's database pool belongs to the test client's portal loop — asyncpg used from two threads at once
+crashed the interpreter (a segmentation fault) under load.
 the API's URLs use the demo's ``base_url``, so every id, list link and download stays on that host.
 """
 
@@ -8,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
+from litestar.testing.transport import TestClientTransport
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -42,6 +45,13 @@ except ImportError:  # pragma: no cover
 pytestmark = pytest.mark.skipif(
     not API, reason="needs the OParl API (/oparl/v1/system in web/controllers/oparl.py)"
 )
+
+
+class _PortalTransport(TestClientTransport[Any]):
+    """The test client's transport (requests run on the app's own loop), closable by the importer."""
+
+    async def aclose(self) -> None:
+        """The test client owns the app and its loop; nothing to close here."""
 
 
 async def _snapshot(db: Any, source: bool) -> dict[str, set[Any]]:
@@ -99,7 +109,7 @@ async def test_round_trip_demo(
     demo_app: Any, demo_client: Any, demo_db: Any, demo_settings: Any, db: Any, settings: Any
 ):
     # demo_client has started the demo app (lifespan); the transport below reuses it in-process.
-    transport = httpx.ASGITransport(app=demo_app)
+    transport = _PortalTransport(client=demo_client, raise_server_exceptions=True, root_path="")
     endpoint = demo_settings.base_url.rstrip("/") + "/oparl/v1/system"
     report = await import_oparl(
         db, settings, endpoint, ImportOptions(extract="none", backoff=0.01), transport=transport
