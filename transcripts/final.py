@@ -22,20 +22,23 @@ import math
 import re
 import tempfile
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from council.core.settings import Settings
 from council.core.types import utcnow
-from transcripts.align import load_timeline, split_at_turns
+from transcripts.align import Timeline, load_timeline, split_at_turns
+from transcripts.correct import Change, Corrector, echo_runs
 from transcripts.engine import Segment, Transcriber, pcm16_to_float, transcribe_async
-from transcripts.models import RunState, SegmentSource, TranscriptRun, TranscriptSegment
+from transcripts.item_models import TranscriptItemRun
+from transcripts.models import RunState, SegmentRevision, SegmentSource, TranscriptRun, TranscriptSegment
 from transcripts.vad import has_sound, quietest_cut
+from transcripts.vocabulary import STANDING_TERMS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,11 @@ CHUNK_MAX_S = 60.0
 #: Decode settings of the final pass (see docs/benchmarks.md for the measurements behind them).
 FINAL_BEAM_SIZE = 5
 FINAL_BATCHED = True
+#: Normal speech runs 2-3 words per voiced second; a hotword-biased decode far below this deleted passages
+#: (the known failure of ``hotwords``), so the chunk is decoded again without them.
+MIN_WORDS_PER_VOICED_S = 1.0
+#: The note on the machine's own correction in a segment's history (the correction page shows it).
+AUTO_NOTE = "automatische Korrektur"
 
 Progress = Callable[[float, str | None], Awaitable[None]]
 
@@ -104,6 +112,7 @@ async def decode_chunks(
     start_s: float = 0.0,
     min_s: float = CHUNK_MIN_S,
     max_s: float = CHUNK_MAX_S,
+    input_args: tuple[str, ...] = (),
 ) -> AsyncGenerator[tuple[float, np.ndarray], None]:
     """(offset in seconds, float32 samples) for consecutive chunks of the recording from ``start_s``.
 
@@ -114,6 +123,7 @@ async def decode_chunks(
     if start_s > 0:
         args += ["-ss", f"{start_s:.3f}"]
     args += [
+        *input_args,  # e.g. ("-f", "concat", "-safe", "0") for a list of segment files
         "-i",
         str(path),
         "-vn",
@@ -173,6 +183,160 @@ async def decode_chunks(
                 await proc.wait()
 
 
+def speech_seconds(samples: np.ndarray) -> float:
+    """Seconds of speech in a chunk (Silero VAD, as the decoder's own filter sees it)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=500, speech_pad_ms=0))
+    return sum(int(t["end"]) - int(t["start"]) for t in stamps) / SAMPLE_RATE
+
+
+def _score(segments: list[Segment]) -> float:
+    """How much was heard with confidence: letters of the words with probability ≥ 0.5.
+
+    Letters, not words: the unbiased decode splits compounds ("Tag in Ordnungspunkt"), which would
+    win a word count while saying no more.
+    """
+    words = [(w.word, w.probability) for s in segments for w in s.words] or [
+        (t, 0.5) for s in segments for t in s.text.split()
+    ]
+    return float(sum(sum(c.isalnum() for c in w) for w, p in words if p >= 0.5))
+
+
+#: The unbiased decode replaces the biased one only if it heard this much more (deleted passages are
+#: large; small differences are noise and the biased text spells the agenda's words right).
+PLAIN_MARGIN = 1.15
+
+
+_STANDING = frozenset(STANDING_TERMS)
+
+
+def strip_echo(seg: Segment, hotwords: str) -> Segment | None:
+    """The segment without runs of the prompt read back (``correct.echo_runs``); None if nothing is left.
+
+    ``decode_chunk`` hands in only the standing council terms of the prompt: a run of three of them in
+    the prompt's order is never speech, whereas an agenda title's words may well be said in order.
+    """
+    if seg.words:
+        runs = echo_runs([w.word for w in seg.words], hotwords)
+        if not runs:
+            return seg
+        drop = {i for a, b in runs for i in range(a, b)}
+        words = tuple(w for i, w in enumerate(seg.words) if i not in drop)
+        if not words:
+            return None
+        text = "".join(w.word for w in words).strip()
+        return replace(seg, start=words[0].start, end=words[-1].end, text=text, words=words)
+    tokens = seg.text.split()
+    runs = echo_runs(tokens, hotwords)
+    if not runs:
+        return seg
+    drop = {i for a, b in runs for i in range(a, b)}
+    text = " ".join(t for i, t in enumerate(tokens) if i not in drop)
+    return replace(seg, text=text) if text else None
+
+
+@dataclass
+class ChunkResult:
+    segments: list[Segment]
+    #: The hotword decode looked truncated and the chunk was decoded again without hotwords.
+    redecoded: bool = False
+    #: The plain decode won the comparison.
+    plain_won: bool = False
+
+
+async def decode_chunk(
+    transcriber: Transcriber,
+    samples: np.ndarray,
+    *,
+    beam_size: int = FINAL_BEAM_SIZE,
+    batched: bool = FINAL_BATCHED,
+    hotwords: str | None = None,
+    min_words_per_voiced_s: float = MIN_WORDS_PER_VOICED_S,
+) -> ChunkResult:
+    """One chunk with the final settings; with ``hotwords``, guarded against deleted passages.
+
+    Why the guard: biased decoding sometimes skips whole passages (measured here). If the biased output
+    has far fewer words than the chunk's speech time suggests, the chunk is decoded again without
+    hotwords and the better-scoring result (more confidently heard words) is kept.
+    """
+    segs = await transcribe_async(
+        transcriber, samples, beam_size=beam_size, hotwords=hotwords, batched=batched
+    )
+    if not hotwords:
+        return ChunkResult(segs)
+    echo = " ".join(w for w in hotwords.split() if w in _STANDING)
+    segs = [s for s in (strip_echo(seg, echo) for seg in segs) if s is not None]
+    words = sum(len(s.words) or len(s.text.split()) for s in segs)
+    voiced = await asyncio.to_thread(speech_seconds, samples)
+    if voiced < 3.0 or words >= min_words_per_voiced_s * voiced:
+        return ChunkResult(segs)
+    plain = await transcribe_async(transcriber, samples, beam_size=beam_size, hotwords=None, batched=batched)
+    log.info(
+        "hotword decode heard %d words in %.1f s of speech; decoded again without hotwords", words, voiced
+    )
+    if _score(plain) > PLAIN_MARGIN * _score(segs):
+        return ChunkResult(plain, redecoded=True, plain_won=True)
+    return ChunkResult(segs, redecoded=True)
+
+
+async def add_final_segments(
+    session: AsyncSession,
+    *,
+    meeting_id: int,
+    segments: list[Segment],
+    timeline: Timeline,
+    started_at: datetime,
+    corrector: Corrector | None = None,
+) -> list[TranscriptSegment]:
+    """Insert final segments (split at speaker turns, aligned to the timeline), post-corrected.
+
+    ``machine_text`` keeps what the decoder heard; a corrected segment gets two revisions (the
+    machine's text, then the corrected one with the note :data:`AUTO_NOTE` and each change) so the
+    correction workflow shows every original. Flushes; the caller commits.
+    """
+    rows: list[tuple[TranscriptSegment, list[Change]]] = []
+    for seg in segments:
+        for piece, a in split_at_turns(seg, timeline, started_at):
+            text, changes = corrector.correct(piece.text) if corrector else (piece.text, [])
+            row = TranscriptSegment(
+                meeting_id=meeting_id,
+                agenda_item_id=a.agenda_item_id,
+                person_id=a.person_id,
+                speaker_role=a.speaker_role,
+                start_s=piece.start,
+                end_s=piece.end,
+                at=started_at + timedelta(seconds=piece.start),
+                text=text,
+                machine_text=piece.text,
+                public=a.public,
+                source=SegmentSource.FINAL,
+                words=piece.words_json(),
+                version=2 if changes else 1,
+            )
+            session.add(row)
+            rows.append((row, changes))
+    if any(ch for _r, ch in rows):
+        await session.flush()
+        for row, changes in rows:
+            if not changes:
+                continue
+            detail = "; ".join(f"{c.original} → {c.corrected}" for c in changes)
+            for version, text, note in ((1, row.machine_text, None), (2, row.text, f"{AUTO_NOTE}: {detail}")):
+                session.add(
+                    SegmentRevision(
+                        segment_id=row.id,
+                        version=version,
+                        text=text,
+                        person_id=row.person_id,
+                        speaker_role=row.speaker_role,
+                        editor=None,
+                        note=note,
+                    )
+                )
+    return [r for r, _c in rows]
+
+
 @dataclass
 class FinalResult:
     state: str
@@ -202,6 +366,20 @@ async def _finish(
         return FinalResult(state, message, 0, run.chunks_done)
 
 
+def _midpoint_in(seg: Segment, spans: list[tuple[float, float]]) -> bool:
+    mid = (seg.start + seg.end) / 2
+    return any(a <= mid < b for a, b in spans)
+
+
+def _covered(start: float, end: float, spans: list[tuple[float, float]]) -> bool:
+    """Is [start, end) inside the union of ``spans`` (then the chunk needs no decoding)?"""
+    pos = start
+    for a, b in sorted(spans):
+        if a <= pos + 0.05 and b > pos:
+            pos = b
+    return pos >= end - 0.05
+
+
 def _overlaps(seg: Segment, spans: list[tuple[float, float]]) -> bool:
     length = max(seg.end - seg.start, 1e-3)
     return any(min(seg.end, b) - max(seg.start, a) > 0.5 * length for a, b in spans)
@@ -219,6 +397,7 @@ async def run_final(
     force: bool = False,
     progress: Progress | None = None,
     hotwords: str | None = None,
+    corrector: Corrector | None = None,
     beam_size: int = FINAL_BEAM_SIZE,
     batched: bool = FINAL_BATCHED,
     stop_after_chunks: int | None = None,
@@ -248,13 +427,28 @@ async def run_final(
             await session.commit()
             return FinalResult(run.state, run.message, 0, run.chunks_done)
         resume = not force and run.state == RunState.RUNNING and run.media_path == str(path)
+        # agenda items already transcribed while the stream ran (transcripts.items): kept, skipped
+        item_spans = [
+            (a, b)
+            for a, b in (
+                await session.execute(
+                    select(TranscriptItemRun.start_s, TranscriptItemRun.end_s).where(
+                        TranscriptItemRun.meeting_id == meeting_id, TranscriptItemRun.state == RunState.DONE
+                    )
+                )
+            ).all()
+        ]
         if not resume:
-            # start over: the earlier machine output goes, clerk corrections stay
+            # start over: the earlier machine output goes, clerk corrections and published items stay
             await session.execute(
                 delete(TranscriptSegment).where(
                     TranscriptSegment.meeting_id == meeting_id,
                     TranscriptSegment.source == SegmentSource.FINAL,
                     TranscriptSegment.corrected.is_(False),
+                    *[
+                        ~and_(TranscriptSegment.start_s >= a - 0.01, TranscriptSegment.start_s < b)
+                        for a, b in item_spans
+                    ],
                 )
             )
             run.chunks_done, run.resume_s = 0, 0.0
@@ -304,32 +498,27 @@ async def run_final(
                 decoded_any = decoded_any or samples.size > 0
                 chunk_end = offset + len(samples) / SAMPLE_RATE
                 segments: list[Segment] = []
-                if has_sound(samples):
-                    raw = await transcribe_async(
+                covered = _covered(offset, chunk_end, item_spans)
+                if has_sound(samples) and not covered:
+                    result = await decode_chunk(
                         transcriber, samples, beam_size=beam_size, hotwords=hotwords, batched=batched
                     )
-                    segments = [s.shifted(offset) for s in raw if not _overlaps(s.shifted(offset), spans)]
+                    segments = [
+                        s.shifted(offset)
+                        for s in result.segments
+                        if not _overlaps(s.shifted(offset), spans)
+                        and not _midpoint_in(s.shifted(offset), item_spans)
+                    ]
                 async with sessionmaker() as session:
                     run = await _get_run(session, meeting_id)
-                    pieces = [p for seg in segments for p in split_at_turns(seg, timeline, started_at)]
-                    for seg, a in pieces:
-                        start = started_at + timedelta(seconds=seg.start)
-                        session.add(
-                            TranscriptSegment(
-                                meeting_id=meeting_id,
-                                agenda_item_id=a.agenda_item_id,
-                                person_id=a.person_id,
-                                speaker_role=a.speaker_role,
-                                start_s=seg.start,
-                                end_s=seg.end,
-                                at=start,
-                                text=seg.text,
-                                machine_text=seg.text,
-                                public=a.public,
-                                source=SegmentSource.FINAL,
-                                words=seg.words_json(),
-                            )
-                        )
+                    await add_final_segments(
+                        session,
+                        meeting_id=meeting_id,
+                        segments=segments,
+                        timeline=timeline,
+                        started_at=started_at,
+                        corrector=corrector,
+                    )
                     run.chunks_done += 1
                     run.resume_s = chunk_end
                     if run.chunks_total is not None and run.chunks_total < run.chunks_done:

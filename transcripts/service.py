@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from council.core.jobs import Job, enqueue
 from council.core.types import utcnow
 from council.records.models import Meeting, Person
+from transcripts.items import done_spans
 from transcripts.jobs import FINAL_KIND
 from transcripts.models import (
     RunState,
@@ -79,11 +80,29 @@ async def segments(
         .options(selectinload(TranscriptSegment.person), selectinload(TranscriptSegment.agenda_item))
         .where(
             TranscriptSegment.meeting_id == meeting_id,
-            TranscriptSegment.source == src,
             TranscriptSegment.deleted.is_(False),
         )
         .order_by(TranscriptSegment.start_s, TranscriptSegment.id)
     )
+    spans = await done_spans(session, meeting_id) if src == SegmentSource.LIVE else []
+    if not spans:
+        stmt = stmt.where(TranscriptSegment.source == src)
+    else:
+        # agenda items already published with final text while the stream ran (transcripts.items)
+        stmt = stmt.where(
+            or_(
+                TranscriptSegment.source == SegmentSource.LIVE,
+                and_(
+                    TranscriptSegment.source == SegmentSource.FINAL,
+                    or_(
+                        *[
+                            and_(TranscriptSegment.start_s >= a - 0.01, TranscriptSegment.start_s < b)
+                            for a, b in spans
+                        ]
+                    ),
+                ),
+            )
+        )
     if agenda_item_id is not None:
         stmt = stmt.where(TranscriptSegment.agenda_item_id == agenda_item_id)
     if not include_private:

@@ -220,6 +220,7 @@ def _register_jobs() -> None:
 
 #: Modules that register job functions with ``council.core.jobs.job``.
 JOB_MODULES = [
+    "council.alerts.jobs",
     "council.documents.jobs",
     "council.search.jobs",
     "streaming.jobs",

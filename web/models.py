@@ -5,6 +5,7 @@ one way), so the full metadata is assembled here.
 
 from council.core.models import metadata
 from streaming import models as _streaming  # noqa: F401
+from transcripts import item_models as _transcript_items  # noqa: F401
 from transcripts import models as _transcripts  # noqa: F401
 from votes import models as _votes  # noqa: F401
 

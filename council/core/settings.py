@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     #: Largest accepted upload in bytes (default 50 MB).
     max_upload_bytes: int = 50 * 1024 * 1024
+    #: Councillor's workspace: stamp a line with the downloader's name on every page of non-public
+    #: PDFs they download (single files, ZIP, merged PDF). Off: downloads are the stored files.
+    workspace_watermark: bool = True
 
     #: Run jobs inside the web process (embedded default). Off: run ``rathaus worker`` separately.
     jobs_in_process: bool = True
@@ -98,6 +101,13 @@ class Settings(BaseSettings):
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "rathaus@localhost"
+
+    # --- papers and motions (council/backoffice) ---
+    #: Reference pattern per paper type and year; fields: type_short, year, n (the running number).
+    paper_reference_pattern: str = "{type_short}/{year}/{n:04d}"
+    #: Rules of procedure: motions and inquiries reach the clerk at least this many days before the
+    #: meeting that is to deal with them (a clerk may override, which is recorded).
+    motion_deadline_days: int = 7
 
     @property
     def media_dir(self) -> Path:

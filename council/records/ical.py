@@ -57,13 +57,19 @@ def _public_items(meeting: Meeting, agenda_items: Iterable[AgendaItem] | None) -
 
 
 def meeting_as_ical_event(
-    meeting: Meeting, base_url: str, *, agenda_items: Iterable[AgendaItem] | None = None
+    meeting: Meeting, base_url: str, *, agenda_items: Iterable[AgendaItem] | None = None, sequence: int = 0
 ) -> icalendar.Event:
-    """The meeting as a VEVENT. ``meeting.start`` must be set; organizations and location loaded."""
+    """The meeting as a VEVENT. ``meeting.start`` must be set; organizations and location loaded.
+
+    ``sequence`` (RFC 5545 SEQUENCE) is bumped by the back office when a sent invitation's time or
+    place changes, so calendar clients take the update; 0 is left out (the default).
+    """
     if meeting.start is None:
         raise ValueError("a meeting without a start time has no calendar event")
     event = icalendar.Event()
     event.add("uid", meeting_uid(meeting, base_url))
+    if sequence > 0:
+        event.add("sequence", sequence)
     event.add("dtstamp", meeting.modified or meeting.created)
     if meeting.modified is not None:
         event.add("last-modified", meeting.modified)
@@ -104,6 +110,7 @@ def build_calendar(
     *,
     name: str,
     agenda: Mapping[int, Iterable[AgendaItem]] | None = None,
+    sequences: Mapping[int, int] | None = None,
 ) -> icalendar.Calendar:
     """A calendar of meetings (those without a start time are left out)."""
     cal = icalendar.Calendar()
@@ -118,7 +125,8 @@ def build_calendar(
         if meeting.start is None:
             continue
         items = agenda.get(meeting.id) if agenda is not None else None
-        cal.add_component(meeting_as_ical_event(meeting, base_url, agenda_items=items))
+        sequence = sequences.get(meeting.id, 0) if sequences is not None else 0
+        cal.add_component(meeting_as_ical_event(meeting, base_url, agenda_items=items, sequence=sequence))
         starts.append(_local(meeting.start))
         if meeting.end is not None:
             starts.append(_local(meeting.end))

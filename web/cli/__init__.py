@@ -114,7 +114,7 @@ def worker(once: bool, saq: bool) -> None:
 def _load_commands() -> None:
     import importlib
 
-    for name in ("demo", "documents", "oparl", "ops", "questions", "search", "users", "votes"):
+    for name in ("alerts", "demo", "documents", "oparl", "ops", "questions", "search", "users", "votes"):
         importlib.import_module(f"web.cli.{name}")
 
 

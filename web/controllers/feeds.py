@@ -19,6 +19,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council.backoffice.meetings import ical_sequences
 from council.core.types import utcnow
 from council.records import queries
 from council.records.access import Viewer
@@ -60,7 +61,8 @@ async def meeting_ics(
     if meeting is None or meeting.start is None:
         raise NotFoundException()
     agenda = await queries.public_agenda_titles(db_session, [meeting.id])
-    cal = build_calendar([meeting], _base_url(request), name=meeting.name, agenda=agenda)
+    sequences = await ical_sequences(db_session, [meeting.id])
+    cal = build_calendar([meeting], _base_url(request), name=meeting.name, agenda=agenda, sequences=sequences)
     return _ics_response(cal.to_ical(), f"sitzung-{meeting.id}.ics")
 
 
@@ -73,7 +75,8 @@ async def meetings_ics(
     agenda = await queries.public_agenda_titles(db_session, [m.id for m in meetings])
     title = i18n.gettext("Sitzungen")
     name = f"{title} – {request.app.state.settings.municipality_name}"
-    cal = build_calendar(meetings, _base_url(request), name=name, agenda=agenda)
+    sequences = await ical_sequences(db_session, [m.id for m in meetings])
+    cal = build_calendar(meetings, _base_url(request), name=name, agenda=agenda, sequences=sequences)
     return _ics_response(cal.to_ical(), "sitzungen.ics")
 
 
@@ -90,7 +93,8 @@ async def organization_ics(
     since = utcnow() - timedelta(days=FEED_PAST_DAYS)
     meetings = await queries.feed_meetings(db_session, viewer, since=since, organization_id=org.id)
     agenda = await queries.public_agenda_titles(db_session, [m.id for m in meetings])
-    cal = build_calendar(meetings, _base_url(request), name=org.name, agenda=agenda)
+    sequences = await ical_sequences(db_session, [m.id for m in meetings])
+    cal = build_calendar(meetings, _base_url(request), name=org.name, agenda=agenda, sequences=sequences)
     return _ics_response(cal.to_ical(), f"gremium-{org.id}.ics")
 
 

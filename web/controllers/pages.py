@@ -20,6 +20,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council.backoffice.papers import public_history
 from council.core.types import utcnow
 from council.live.state import live_meeting_ids, live_state
 from council.records import queries
@@ -397,9 +398,18 @@ async def paper_page(paper_id: int, db_session: AsyncSession, viewer: Viewer) ->
     detail = await queries.paper_detail(db_session, viewer, check_id(paper_id))
     if detail is None:
         raise NotFoundException()
+    # The back office's status timeline and file versions (empty for papers it never touched).
+    status, timeline, versions = await public_history(db_session, viewer, detail.paper.id)
     return Template(
         template_name="papers/detail.html",
-        context={"nav": "papers", "detail": detail, "paper": detail.paper},
+        context={
+            "nav": "papers",
+            "detail": detail,
+            "paper": detail.paper,
+            "paper_status": status,
+            "timeline": timeline,
+            "versions": versions,
+        },
     )
 
 

@@ -287,7 +287,13 @@ async def logout(request: Request[Any, Any, Any], db_session: AsyncSession, view
         await delete_session(db_session, request.cookies.get(SESSION_COOKIE))
     await db_session.commit()
     request.scope.get("state", {}).pop(SESSION_KEY, None)
-    return Redirect(path="/", status_code=303, cookies=_auth_cookies(request, None))
+    # Offline copies of non-public documents (service worker caches) leave the device with the session.
+    return Redirect(
+        path="/",
+        status_code=303,
+        cookies=_auth_cookies(request, None),
+        headers={"Clear-Site-Data": '"cache", "storage"'},
+    )
 
 
 @get("/verwaltung", name="staff_index", guards=[require_staff], cache=False)
@@ -297,6 +303,16 @@ async def staff_index(viewer: Viewer) -> Template:
             "href": "/verwaltung/dokumente/neu",
             "title": _("Dokument hochladen"),
             "text": _("PDF-Dokumente zu Sitzungen, Tagesordnungspunkten und Vorlagen hochladen."),
+        },
+        {
+            "href": "/verwaltung/sitzungsdienst",
+            "title": _("Sitzungsdienst"),
+            "text": _("Sitzungen anlegen, Tagesordnungen bauen, einladen und Niederschriften freigeben."),
+        },
+        {
+            "href": "/verwaltung/vorlagen",
+            "title": _("Vorlagen und Anträge"),
+            "text": _("Eingereichte Anträge annehmen, Vorlagen anlegen, Beratungsfolgen terminieren."),
         },
         {
             "href": "/sitzungen",

@@ -1,0 +1,475 @@
+"""Agenda-biased transcription (issue #10): accuracy per audio variant, speed against plain
+faster-whisper, peak RSS, and the time from an agenda item's end to its published final transcript.
+
+    .venv/bin/python -m bench.transcripts_bias [--minutes 10] [--meeting-minutes 4] [--threads 2]
+
+Test set (generated here with espeak-ng, never checked in; needs ``espeak-ng`` on PATH): council-meeting
+German — agenda items with place names and motion titles, votes, councillors' names, and sentences with
+no agenda words — spoken by four espeak voices with 0.4-2 s pauses and one 40 s silent stretch, about
+``--minutes`` long, with its reference text. Variants: ``clean``; ``noise10`` (white noise at 10 dB SNR
+against the speech); ``reverb`` (ffmpeg ``aecho``, a room-like tail).
+
+Accuracy (WER and CER, jiwer, lower-cased, punctuation removed, numbers as words) per variant for:
+``plain`` — one ``BatchedInferencePipeline.transcribe`` call on the whole array (batch 8, beam 5, VAD:
+the baseline); ``pipeline`` — what the final job runs without the vocabulary (chunks cut at pauses,
+batched beam 5, our filters); ``+correct`` — that plus the post-correction; ``+hotwords`` — with the
+meeting's hotwords and the deletion guard; ``+hotwords+correct`` — the whole thing.
+Speed: audio seconds / wall seconds of ``plain`` and of ``+hotwords`` on the same audio in the same
+run (each condition in its own subprocess; peak RSS is that process's ``ru_maxrss``, model included).
+
+Simulated meeting (``--meeting-minutes``, shorter than a real 30-minute one to fit the machine): the
+clean audio's first minutes + a 640x360 test picture as an H.264 file, streamed in real time through the
+real ``StreamManager`` (remux, 1 s segments), timeline events written on schedule at the agenda items'
+boundaries, each ended item queued by ``web.transcripts_wiring.queue_item`` and run on the ``JobRunner``;
+reported: item end (event) → transcript published. Writes bench/results/transcripts_bias-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench._load import REPO_ROOT, machine_info, write_json
+
+WORK = REPO_ROOT / "var" / "bench" / "transcripts_bias"
+SR = 16_000
+VOICES = ("de", "de+m3", "de+f2", "de+m1")
+
+ITEMS = [
+    ("Ausbau des Breitbandnetzes in Uckerath und Stoßdorf", ["Breitbandnetzes", "Uckerath", "Stoßdorf"]),
+    ("Bebauungsplan Nummer vierzehn Gewerbegebiet Hossenberg", ["Bebauungsplan", "Hossenberg"]),
+    ("Sanierung der Grundschule Söven", ["Grundschule", "Söven"]),
+    (
+        "Radverkehrskonzept für Geistingen und Weldergoven",
+        ["Radverkehrskonzept", "Geistingen", "Weldergoven"],
+    ),
+    ("Haushaltssatzung und Stellenplan", ["Haushaltssatzung", "Stellenplan"]),
+    ("Feuerwehrgerätehaus in Happerschoß", ["Feuerwehrgerätehaus", "Happerschoß"]),
+]
+PEOPLE = ["Schmitz", "Hülsmann", "Wirtz", "Kotthaus", "Overath", "Büchel"]
+FACTIONS = ["CDU", "SPD", "Grünen", "FDP"]
+NUM = ["null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn", "elf",
+       "zwölf", "dreizehn", "vierzehn", "fünfzehn"]  # fmt: skip
+FILLER = [
+    "Die Kosten betragen rund zwei Millionen Euro und sind im Haushalt eingeplant.",
+    "Ich halte den Vorschlag für richtig, weil die Bürgerinnen und Bürger schon lange darauf warten.",
+    "Wir haben im Ausschuss lange darüber gesprochen und viele Fragen geklärt.",
+    "Die Verwaltung wird bis zur nächsten Sitzung einen Bericht vorlegen.",
+    "Ich bitte um eine kurze Pause, damit sich die Fraktionen beraten können.",
+    "Das Gutachten zeigt, dass der Zustand der Gebäude schlechter ist als erwartet.",
+    "Wir sollten auch an die Kinder und die älteren Menschen in der Stadt denken.",
+    "Die Arbeiten sollen im Frühjahr beginnen und im Herbst abgeschlossen sein.",
+]
+
+
+def utterances(minutes: float, seed: int = 5) -> list[tuple[int, str]]:
+    """(agenda item index, sentence) in meeting order, about ``minutes`` of espeak speech."""
+    rng = np.random.default_rng(seed)
+    words_needed = int(minutes * 60 * 2.3)  # espeak at 150 wpm, minus pauses
+    out: list[tuple[int, str]] = [(0, "Ich eröffne die Sitzung und stelle die Beschlussfähigkeit fest.")]
+    out.append((0, "Die Niederschrift der letzten Sitzung wird ohne Änderungen genehmigt."))
+    per_item = max(4, words_needed // 14 // len(ITEMS))
+    for i, (title, words) in enumerate(ITEMS):
+        out.append((i, f"Wir kommen zum Tagesordnungspunkt {NUM[i + 2]}, {title}."))
+        out.append((i, "Der Beschlussvorschlag der Verwaltung liegt Ihnen vor."))
+        for _ in range(per_item):
+            kind = rng.integers(0, 4)
+            if kind == 0:
+                out.append(
+                    (
+                        i,
+                        f"Herr {rng.choice(PEOPLE)} von der Fraktion der {rng.choice(FACTIONS)} "
+                        "hat das Wort.",
+                    )
+                )
+            elif kind == 1:
+                w = rng.choice(words)
+                out.append((i, f"Zum Thema {w} möchte ich sagen, dass wir {w} nicht aufschieben dürfen."))
+            else:
+                out.append((i, str(rng.choice(FILLER))))
+        g, e = int(rng.integers(0, 6)), int(rng.integers(0, 6))
+        out.append(
+            (
+                i,
+                f"Damit ist der Beschlussvorschlag mit {NUM[g]} Gegenstimmen "
+                f"und {NUM[e]} Enthaltungen angenommen.",
+            )
+        )
+    return out
+
+
+def build_set(minutes: float) -> dict[str, Any]:
+    """The WAV (clean), the reference, and each item's span (seconds), cached under var/."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    meta_path = WORK / f"set-{minutes:g}.json"
+    wav_path = WORK / f"clean-{minutes:g}.wav"
+    if meta_path.exists() and wav_path.exists():
+        return dict(json.loads(meta_path.read_text()))
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng is needed to generate the test set")
+    rng = np.random.default_rng(9)
+    pieces: list[np.ndarray] = []
+    pos = 0.0
+    spans: dict[int, list[float]] = {}
+    refs: list[str] = []
+    utts = utterances(minutes)
+    silence_at = len(utts) // 2
+    for n, (item, text) in enumerate(utts):
+        raw = subprocess.run(
+            ["espeak-ng", "-v", VOICES[n % len(VOICES)], "-s", "150", "--stdout", text],
+            capture_output=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        audio = _decode(raw)
+        pause = np.zeros(int(rng.uniform(0.4, 2.0) * SR), dtype=np.float32)
+        if n == silence_at:
+            pause = np.zeros(40 * SR, dtype=np.float32)  # a silent stretch (a break)
+        spans.setdefault(item, [pos, pos])
+        pieces += [pause, audio]
+        pos += (len(pause) + len(audio)) / SR
+        spans[item][1] = pos
+        refs.append(text)
+    pieces.append(np.zeros(SR, dtype=np.float32))
+    _write_wav(wav_path, np.concatenate(pieces))
+    meta = {"reference": " ".join(refs), "spans": {str(k): v for k, v in spans.items()}, "duration": pos + 1}
+    meta_path.write_text(json.dumps(meta, ensure_ascii=False))
+    return meta
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def _decode(data: bytes, filters: str | None = None) -> np.ndarray:
+    args = [_ffmpeg(), "-v", "error", "-i", "pipe:0"]
+    if filters:
+        args += ["-af", filters]
+    args += ["-ac", "1", "-ar", str(SR), "-f", "s16le", "pipe:1"]
+    out = subprocess.run(args, input=data, capture_output=True, check=True, timeout=300).stdout
+    return np.frombuffer(out, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _write_wav(path: Path, audio: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def variant(minutes: float, name: str) -> Path:
+    path = WORK / f"{name}-{minutes:g}.wav"
+    if path.exists():
+        return path
+    clean = WORK / f"clean-{minutes:g}.wav"
+    if name == "noise10":
+        audio = _decode(clean.read_bytes())
+        voiced = audio[np.abs(audio) > 0.01]
+        p_speech = float(np.mean(voiced**2)) if voiced.size else 1e-4
+        noise = np.random.default_rng(3).normal(0, np.sqrt(p_speech / 10 ** (10 / 10)), audio.size)
+        _write_wav(path, audio + noise.astype(np.float32))
+    elif name == "reverb":
+        _write_wav(path, _decode(clean.read_bytes(), "aecho=0.8:0.7:40|75|110:0.45|0.3|0.2"))
+    return path
+
+
+_NUMS = {str(i): w for i, w in enumerate(NUM)}
+
+
+def normalize(text: str) -> str:
+    text = text.lower().replace("ß", "ss")
+    text = re.sub(r"\d+", lambda m: _NUMS.get(m.group(), m.group()), text)
+    text = re.sub(r"[^\w\s]", " ", text)
+    return " ".join(text.split())
+
+
+def scores(ref: str, hyp: str) -> dict[str, float]:
+    import jiwer
+
+    r, h = normalize(ref), normalize(hyp) or "<leer>"
+    return {"wer": round(float(jiwer.wer(r, h)) * 100, 1), "cer": round(float(jiwer.cer(r, h)) * 100, 1)}
+
+
+def _vocab_terms() -> list[str]:
+    from transcripts.vocabulary import STANDING_TERMS, Vocabulary
+
+    vocab = Vocabulary()
+    vocab.add(*(t for t, _ in ITEMS))
+    vocab.terms.extend(PEOPLE)
+    vocab.terms.extend(f"Fraktion {f}" for f in FACTIONS)
+    vocab.add(*STANDING_TERMS)
+    return vocab.terms
+
+
+# --- the subprocess workers -----------------------------------------------------------------------
+
+
+def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO_ROOT))
+    from council.core.settings import Settings
+    from transcripts.model_files import ensure_model_dir
+
+    settings = Settings(var_dir=WORK / "var", whisper_threads=threads)
+    model_dir = ensure_model_dir(settings)
+    settings = Settings(var_dir=WORK / "var", whisper_threads=threads, whisper_model_dir=str(model_dir))
+    out: dict[str, Any] = {}
+    if kind == "plain":
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+        pipe = BatchedInferencePipeline(model=model)
+        for name in names:
+            audio = _decode(variant(minutes, name).read_bytes())
+            t = time.perf_counter()
+            segs, _ = pipe.transcribe(audio, batch_size=8, beam_size=5, language="de")
+            text = " ".join(s.text.strip() for s in segs)
+            out[name] = {"plain": {"text": text, "wall_s": time.perf_counter() - t}}
+    else:
+        from transcripts.correct import Corrector
+        from transcripts.engine import WhisperTranscriber
+        from transcripts.final import decode_chunk, decode_chunks
+        from transcripts.vocabulary import hotwords, model_token_counter
+
+        terms = _vocab_terms()
+        words = hotwords(terms, count=model_token_counter(str(model_dir)))
+        corrector = Corrector([w for t in terms for w in t.split()])
+        tr = WhisperTranscriber(settings)
+        tr.model  # noqa: B018 - load before timing
+        for name in names:
+            res: dict[str, Any] = {}
+            for label, hw in (("pipeline", None), ("+hotwords", words)):
+                t = time.perf_counter()
+                texts: list[str] = []
+                redecoded = 0
+
+                async def run(
+                    hw: str | None = hw, path: Path = variant(minutes, name), texts: list[str] = texts
+                ) -> None:
+                    nonlocal redecoded
+                    async for _off, samples in decode_chunks(settings, path):
+                        r = await decode_chunk(tr, samples, hotwords=hw)
+                        redecoded += int(r.redecoded)
+                        texts.extend(s.text for s in r.segments)
+
+                asyncio.run(run())
+                wall = time.perf_counter() - t
+                text = " ".join(texts)
+                res[label] = {"text": text, "wall_s": wall, "redecoded_chunks": redecoded}
+                fixed = " ".join(corrector.correct(x)[0] for x in texts)
+                res["+correct" if hw is None else "+hotwords+correct"] = {"text": fixed}
+            out[name] = res
+        out["hotwords"] = words
+        out["hotword_tokens"] = model_token_counter(str(model_dir))(words)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def run_worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.transcripts_bias", "--worker", kind, "--minutes", str(minutes),
+         "--threads", str(threads), "--variants", *names],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=3600,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"worker {kind} failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# --- the simulated meeting ------------------------------------------------------------------------
+
+
+async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO_ROOT))
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from council.core.db import Database
+    from council.core.jobs import JobRunner
+    from council.core.models import metadata  # noqa: F401 - the records' tables
+    from council.core.settings import Settings
+    from council.live.models import TimelineEvent
+    from council.records.models import AgendaItem, Body, Meeting
+    from streaming.manager import StreamManager
+    from streaming.paths import meeting_paths
+    from streaming.playlist import load_journal
+    from streaming.sources import FileSource
+    from transcripts.item_models import TranscriptItemRun
+    from transcripts.model_files import ensure_model_dir
+    from web.models import metadata as all_tables
+    from web.transcripts_wiring import queue_item
+
+    meta = build_set(minutes)
+    root = WORK / "meeting"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    base = Settings(var_dir=WORK / "var", whisper_threads=threads)
+    settings = Settings(
+        var_dir=root / "var",
+        database_url=f"sqlite+aiosqlite:///{root / 'bench.db'}",
+        whisper_threads=threads,
+        whisper_model_dir=str(ensure_model_dir(base)),
+    )
+    settings.hls_segment_seconds = 1.0
+    settings.disk_alarm_free_bytes = 0
+    seconds = meeting_minutes * 60
+    media = root / "meeting.mp4"
+    clean = str(WORK / f"clean-{minutes:g}.wav")
+    subprocess.run(  # noqa: ASYNC221 - before the stream starts; nothing else runs yet
+        [_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+         "-t", str(seconds), "-i", clean, "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
+         "-g", "25", "-c:a", "aac", "-shortest", str(media)],
+        check=True, timeout=900,
+    )  # fmt: skip
+    db = Database(settings)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(all_tables.create_all)
+    spans = {int(k): v for k, v in meta["spans"].items() if v[1] <= seconds}
+    async with db.sessionmaker() as s:
+        body = Body(name="Stadt Hennef")
+        s.add(body)
+        await s.flush()
+        m = Meeting(body=body, name="Sitzung des Rates", public=True)
+        s.add(m)
+        await s.flush()
+        items = {i: AgendaItem(meeting_id=m.id, number=str(i + 1), order=i, name=ITEMS[i][0]) for i in spans}
+        s.add_all(items.values())
+        await s.commit()
+        mid, item_ids = m.id, {i: it.id for i, it in items.items()}
+    manager = StreamManager(settings, db.sessionmaker)
+    await manager.start()
+    runner = JobRunner(db.sessionmaker, settings=settings)
+    app = SimpleNamespace(state=SimpleNamespace(settings=settings, db=db, jobs=runner))
+    results: list[dict[str, Any]] = []
+    jobs_done = asyncio.Event()
+
+    async def jobs_loop() -> None:
+        while not jobs_done.is_set():
+            if not await runner.run_one():
+                await asyncio.sleep(0.5)
+
+    await manager.start_stream(mid, FileSource(path=media))
+    paths = meeting_paths(settings.media_dir, mid)
+    for _ in range(600):
+        if load_journal(paths.journal):
+            break
+        await asyncio.sleep(0.1)
+    t0 = load_journal(paths.journal)[0].pdt
+    loop_task = asyncio.create_task(jobs_loop())
+    queued: list[asyncio.Task[Any]] = []
+    from council.core.types import utcnow
+
+    for i in sorted(spans):
+        a, b = spans[i]
+        start, end = t0 + timedelta(seconds=a), t0 + timedelta(seconds=b + 0.3)
+        async with db.sessionmaker() as s:
+            s.add(
+                TimelineEvent(
+                    meeting_id=mid, kind="agenda_item.started", at=start, agenda_item_id=item_ids[i]
+                )
+            )
+            await s.commit()
+        wait = (end - utcnow()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        async with db.sessionmaker() as s:
+            s.add(TimelineEvent(meeting_id=mid, kind="agenda_item.ended", at=end, agenda_item_id=item_ids[i]))
+            await s.commit()
+        queued.append(asyncio.create_task(queue_item(app, mid, item_ids[i], start, end)))
+    await asyncio.gather(*queued)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        async with db.sessionmaker() as s:
+            from sqlalchemy import select
+
+            runs = (await s.execute(select(TranscriptItemRun))).scalars().all()
+        if len(runs) >= len(spans) and all(r.state in ("done", "empty", "failed") for r in runs):
+            break
+        await asyncio.sleep(1.0)
+    jobs_done.set()
+    await loop_task
+    for r in runs:
+        assert r.item_ended_at is not None
+        results.append(
+            {
+                "item": r.agenda_item_id,
+                "span_s": [round(r.start_s, 1), round(r.end_s, 1)],
+                "state": r.state,
+                "segments": r.segments,
+                "end_to_published_s": round((r.published - r.item_ended_at).total_seconds(), 1)
+                if r.published
+                else None,
+            }
+        )
+    await manager.stop()
+    await db.dispose()
+    return {"meeting_minutes": meeting_minutes, "items": results}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--meeting-minutes", type=float, default=4.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variants", nargs="+", default=["clean", "noise10", "reverb"])
+    ap.add_argument("--worker", choices=["plain", "pipeline"])
+    ap.add_argument("--skip-meeting", action="store_true")
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.minutes, args.variants, args.threads), ensure_ascii=False))
+        return
+    meta = build_set(args.minutes)
+    for name in args.variants:
+        variant(args.minutes, name)
+    ref, duration = meta["reference"], meta["duration"]
+    print(f"test set: {duration / 60:.1f} min, {len(ref.split())} words, variants {args.variants}")
+    plain = run_worker("plain", args.minutes, args.variants, args.threads)
+    pipe = run_worker("pipeline", args.minutes, args.variants, args.threads)
+    table: dict[str, Any] = {}
+    print(f"{'variant':8} {'condition':20} {'WER':>6} {'CER':>6} {'xRT':>6}")
+    for name in args.variants:
+        rows = {"plain": plain[name]["plain"], **pipe[name]}
+        table[name] = {}
+        for cond, r in rows.items():
+            sc = scores(ref, r["text"])
+            rtf = round(duration / r["wall_s"], 1) if "wall_s" in r else None
+            table[name][cond] = {**sc, "xrt": rtf, "redecoded_chunks": r.get("redecoded_chunks")}
+            print(f"{name:8} {cond:20} {sc['wer']:6.1f} {sc['cer']:6.1f} {rtf or '':>6}")
+    speed = {n: round(plain[n]["plain"]["wall_s"] / pipe[n]["+hotwords"]["wall_s"], 2) for n in args.variants}
+    print(f"speed of +hotwords vs plain batched (same audio, same run): {speed}")
+    print(f"peak RSS: plain {plain['peak_rss_mb']:.0f} MB, pipeline {pipe['peak_rss_mb']:.0f} MB")
+    print(f"hotwords: {pipe['hotword_tokens']} tokens")
+    sim = None
+    if not args.skip_meeting:
+        sim = asyncio.run(meeting(args.minutes, args.meeting_minutes, args.threads))
+        for it in sim["items"]:
+            print(f"item {it['item']} {it['span_s']}: {it['state']}, {it['segments']} segments, "
+                  f"end → published {it['end_to_published_s']} s")  # fmt: skip
+    write_json(
+        "transcripts_bias",
+        {
+            "machine": machine_info(),
+            "minutes": duration / 60,
+            "table": table,
+            "speed_vs_plain": speed,
+            "peak_rss_mb": {"plain": plain["peak_rss_mb"], "pipeline": pipe["peak_rss_mb"]},
+            "hotword_tokens": pipe["hotword_tokens"],
+            "meeting": sim,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Back-office tables: the shared change/audit log and the meeting workflow state.
+
+Kept in Rathaus' own tables (not on the OParl records) so the OParl shapes stay as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from council.core.base import Base
+from council.core.types import UTCDateTime, utcnow
+
+
+class ChangeLog(Base):
+    """One change to a back-office record: who, when, what (append-only).
+
+    ``entity`` is the record kind (``meeting``, ``agenda_item``, ``paper``, ``motion``, …),
+    ``entity_id`` its id; ``meeting_id`` is set for agenda changes so the agenda's public change log
+    is one indexed query. ``diff`` maps field → ``[old, new]`` (or free details).
+    """
+
+    __tablename__ = "change_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    #: The account that made the change (kept as a number: the log outlives accounts).
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(50), nullable=False)
+    entity_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    action: Mapped[str] = mapped_column(String(50), nullable=False)
+    diff: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    meeting_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: Shown on the public agenda's change log (changes after the invitation was sent).
+    visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+
+
+class MeetingWorkflow(Base):
+    """Back-office state of a meeting prepared in Rathaus (meetings without a row are published).
+
+    ``version`` is the optimistic lock for the meeting *and* its agenda: every back-office change
+    bumps it with a conditional UPDATE, so a form carrying an older version is refused (409).
+    A draft is kept ``deleted`` on the Meeting record while ``published`` is false: every public path
+    (pages, search, feeds, iCal, OParl — where an unpublished record counts as deleted) already hides
+    deleted records, so a draft cannot leak through a path that forgot a new flag.
+    """
+
+    __tablename__ = "meeting_workflow"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meeting.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    published: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: RFC 5545 SEQUENCE: bumped when a sent invitation's time or place changes.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    minutes_draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    minutes_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgendaItemDetail(Base):
+    """What the agenda builder adds to an OParl AgendaItem: the item's text, sub-item level, urgency."""
+
+    __tablename__ = "agenda_item_detail"
+
+    agenda_item_id: Mapped[int] = mapped_column(
+        ForeignKey("agenda_item.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str | None] = mapped_column(Text)
+    #: A sub-item (TOP 1.1) of the preceding top-level item.
+    sub: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    #: Added as an urgent item (Dringlichkeit) after the invitation.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    #: A committee's standing item (Genehmigung der Niederschrift, Mitteilungen, …).
+    standing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
