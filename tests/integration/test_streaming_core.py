@@ -293,4 +293,3 @@ async def test_h264_file_is_remuxed_and_ends_by_itself(settings: Any, db: Any, t
     assert 2.5 < sum(e.dur for e in entries) < 3.6
     assert manager.status(meeting_id).state == "ended"
     await manager.stop()
-
