@@ -160,7 +160,12 @@ class WhisperTranscriber:
 
     def _load(self) -> Any:
         if self._model is None:
-            self._model = _shared_model(ensure_model_dir(self.settings), self.settings.whisper_threads)
+            self._model = _shared_model(
+                ensure_model_dir(self.settings),
+                self.settings.whisper_threads,
+                device=self.settings.whisper_device,
+                compute_type=self.settings.whisper_compute_type,
+            )
         return self._model
 
     def transcribe(
@@ -221,22 +226,29 @@ def _convert(s: Any) -> Segment:
     )
 
 
-_MODELS: dict[tuple[str, int], Any] = {}
+_MODELS: dict[tuple[str, int, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 #: One inference at a time in the process: on a 2-core server parallel calls only slow each other down.
 _INFERENCE_LOCK = threading.Lock()
 
 
-def _shared_model(path: Path, threads: int) -> Any:
-    key = (str(path.resolve()), threads)
+def _shared_model(path: Path, threads: int, *, device: str = "cpu", compute_type: str = "int8") -> Any:
+    """One loaded model per (directory, threads, device, compute type) in the process. A GPU worker sets
+    ``RATHAUS_WHISPER_DEVICE=cuda`` (and e.g. ``RATHAUS_WHISPER_COMPUTE_TYPE=float16``) with a larger
+    model directory; the code path is the same."""
+    key = (str(path.resolve()), threads, device, compute_type)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
             from faster_whisper import WhisperModel
 
-            log.info("loading Whisper model from %s (int8, %d threads)", path, threads)
+            log.info("loading Whisper model %s (%s, %s, %d threads)", path, device, compute_type, threads)
             model = WhisperModel(
-                str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+                str(path),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=threads,
+                local_files_only=True,
             )
             _MODELS[key] = model
         return model

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     whisper_model_dir: str = ""
     whisper_language: str = "de"
     whisper_threads: int = 2
+    #: Where Whisper runs: ``cpu`` (default), ``cuda`` (a GPU worker) or ``auto`` (CTranslate2 picks).
+    whisper_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    #: CTranslate2 compute type: ``int8`` on CPUs; e.g. ``float16`` or ``int8_float16`` on a GPU.
+    whisper_compute_type: str = "int8"
     #: Live captions while a stream runs.
     live_captions: bool = True
     #: Run transcription jobs on SAQ workers (``redis://…`` or ``postgresql://…``); empty: the job runner.
