@@ -66,6 +66,20 @@ BENCHES = (
     ),
     Bench("transcripts", "Transcripts", ("--repeats", "1", "--live-seconds", "20")),
     Bench("transcript_search", "Transcript search", ("--db", "sqlite", "--hours", "50", "--rounds", "2")),
+    Bench(
+        "transcripts_bias",
+        "Transcripts biased by the agenda",
+        ("--minutes", "2", "--meeting-minutes", "2", "--variants", "clean"),
+        ("--minutes", "10", "--meeting-minutes", "30"),
+    ),
+    Bench(
+        "questions",
+        "Question time: submissions per second",
+        ("--db", "sqlite", "--seconds", "5", "--limited-seconds", "2", "--no-write"),
+        ("--db", "postgres"),
+    ),
+    Bench("backoffice", "Back office: invitation PDF and agenda edits", ("--db", "sqlite", "--edits", "20")),
+    Bench("workspace", "Councillor's workspace: merged PDF, ZIP, reader page", ("--repeat", "2")),
 )
 
 
