@@ -112,6 +112,8 @@ class DatabaseFactory:
             page_cache_seconds=0,
             # Whisper runs only where a test asks for it (test_meeting_pipeline, the transcript tests).
             live_captions=False,
+            # The daily digest has its own test (a clock it controls); apps in tests don't queue it.
+            alerts_digest_hour=24,
         )
 
     async def cleanup(self) -> None:

@@ -18,8 +18,9 @@ import socket
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Float, Integer, String, Text, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,6 +91,42 @@ def registered_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
+#: Daily jobs: kind → the local (Europe/Berlin) hour from which it is due each day (from the settings).
+_DAILY: dict[str, Callable[[Settings], int]] = {}
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
+
+
+def daily(kind: str, hour: Callable[[Settings], int]) -> None:
+    """Run the job ``kind`` once a day, from ``hour(settings)`` o'clock local time on: every job runner
+    looks every few minutes and enqueues it when no job of that kind was created since local midnight."""
+    _DAILY[kind] = hour
+
+
+async def enqueue_due_daily(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime | None = None
+) -> list[int]:
+    """Enqueue the daily jobs that are due and not yet queued today; returns the new job ids. Two
+    runners looking at once may both enqueue: daily jobs must be idempotent (the digest is)."""
+    now = now or utcnow()
+    local = now.astimezone(LOCAL_TZ)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    created: list[int] = []
+    async with sessionmaker() as session:
+        for kind, hour in _DAILY.items():
+            if kind not in _REGISTRY or local.hour < hour(settings):
+                continue
+            seen = await session.scalar(
+                select(Job.id).where(Job.kind == kind, Job.created >= midnight.astimezone(UTC)).limit(1)
+            )
+            if seen is None:
+                row = enqueue(session, kind, {}, max_attempts=2)
+                row.created = now  # the scheduler's clock (tests control it)
+                await session.flush()
+                created.append(row.id)
+        await session.commit()
+    return created
+
+
 def enqueue(
     session: AsyncSession, kind: str, payload: dict[str, Any] | None = None, max_attempts: int = 3
 ) -> Job:
@@ -118,6 +155,7 @@ class JobRunner:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.stale_after = stale_after
+        self.daily_interval = 300.0
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -257,6 +295,18 @@ class JobRunner:
             await self.recover()
         self._stopping = False
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+        if _DAILY:
+            self._tasks.append(asyncio.create_task(self._daily_loop()))
+
+    async def _daily_loop(self) -> None:
+        """Enqueue the daily jobs when due (checked every ``daily_interval`` seconds)."""
+        while not self._stopping:
+            try:
+                if await enqueue_due_daily(self.sessionmaker, self.settings):
+                    self.wake()
+            except Exception:  # a database hiccup must not end the runner; next look in a while
+                log.exception("could not enqueue the daily jobs")
+            await asyncio.sleep(self.daily_interval)
 
     async def stop(self) -> None:
         self._stopping = True

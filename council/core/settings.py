@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     whisper_compute_type: str = "int8"
     #: Live captions while a stream runs.
     live_captions: bool = True
+    #: The saved-search digest e-mail goes out once a day from this local (Europe/Berlin) hour on; the job
+    #: runners enqueue it. 24 switches the automatic digest off (``rathaus alerts digest`` still works).
+    alerts_digest_hour: int = Field(default=7, ge=0, le=24)
     #: Run transcription jobs on SAQ workers (``redis://…`` or ``postgresql://…``); empty: the job runner.
     saq_url: str = ""
     #: SAQ queue name (several Rathaus installations, or test runs, can share one Redis).

@@ -442,3 +442,36 @@ async def test_cli_digest(db: Any, settings: Settings) -> None:
         assert expect in out.stdout
     async with db.sessionmaker() as s:
         assert (await s.execute(select(Job.kind))).scalar_one() == "alerts.digest"
+
+
+async def test_daily_digest_is_queued_once_a_day_from_its_hour(db: Any, settings: Any) -> None:
+    """The job runners queue the digest themselves (council.core.jobs.daily): not before the configured
+    local hour, once per local day, again the next day."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    import council.alerts.jobs  # noqa: F401  (registers the job and its daily schedule)
+    from council.core.jobs import Job, enqueue_due_daily
+
+    settings.alerts_digest_hour = 7
+
+    async def digests() -> int:
+        async with db.sessionmaker() as s:
+            return int(
+                await s.scalar(select(func.count()).select_from(Job).where(Job.kind == "alerts.digest")) or 0
+            )
+
+    # 05:30 UTC = 06:30 in Berlin (winter): not yet due.
+    assert await enqueue_due_daily(db.sessionmaker, settings, datetime(2026, 11, 26, 5, 30, tzinfo=UTC)) == []
+    assert await digests() == 0
+    # Due from 07:00 Berlin; a second look the same day queues nothing more.
+    first = await enqueue_due_daily(db.sessionmaker, settings, datetime(2026, 11, 26, 6, 5, tzinfo=UTC))
+    assert len(first) == 1
+    again = await enqueue_due_daily(db.sessionmaker, settings, datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
+    assert again == [] and await digests() == 1
+    nextday = await enqueue_due_daily(db.sessionmaker, settings, datetime(2026, 11, 27, 7, 0, tzinfo=UTC))
+    assert len(nextday) == 1 and await digests() == 2
+    # 24 switches it off.
+    settings.alerts_digest_hour = 24
+    assert await enqueue_due_daily(db.sessionmaker, settings, datetime(2026, 11, 28, 10, 0, tzinfo=UTC)) == []
