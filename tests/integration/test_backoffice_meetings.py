@@ -241,6 +241,8 @@ async def test_draft_agenda_publish_invite_flow(client: Any, db: Any, world: Wor
     r = await client.get(f"/sitzungen/{mid}")
     assert r.status_code == 200 and "Radweg Landstraße" in r.text
     assert "Grundstücksangelegenheit" not in r.text
+    # The item's text is on the public page too, as text (the hostile part inert).
+    assert 'class="agenda-text">Sanierung 2031 &lt;script&gt;' in r.text
     oparl = (await client.get(f"/oparl/v1/meeting/{mid}")).json()
     assert oparl["meetingState"] == "eingeladen" and oparl.get("invitation")
     ical = (await client.get(f"/sitzungen/{mid}.ics")).text

@@ -18,6 +18,7 @@ from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Response, Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.backoffice.papers import public_history
@@ -300,6 +301,20 @@ async def _recent_captions(session: AsyncSession, viewer: Viewer, meeting_id: in
     return await recent_captions(session, viewer, meeting_id)
 
 
+async def _item_texts(session: AsyncSession, item_ids: list[int]) -> dict[int, str]:
+    """The agenda builder's item texts (council.backoffice) for the items the viewer may see."""
+    from council.backoffice.models import AgendaItemDetail
+
+    if not item_ids:
+        return {}
+    rows = await session.execute(
+        select(AgendaItemDetail.agenda_item_id, AgendaItemDetail.text).where(
+            AgendaItemDetail.agenda_item_id.in_(item_ids), AgendaItemDetail.text.is_not(None)
+        )
+    )
+    return {item_id: text for item_id, text in rows.all() if text and text.strip()}
+
+
 @get("/sitzungen/{key:str}", name="meeting", cache=False, opt={"page_cache": True})
 async def meeting_page(
     request: Request[Any, Any, Any], key: str, db_session: AsyncSession, viewer: Viewer
@@ -343,6 +358,7 @@ async def meeting_page(
             "live_text": live_text,
             "idle_text": idle_text,
             "current_item_id": current_item_id,
+            "item_texts": await _item_texts(db_session, [entry.item.id for entry in detail.agenda]),
             # transcripts: the last live captions (the SSE stream adds new ones)
             "captions": await _recent_captions(db_session, viewer, meeting_id) if state.is_open else [],
             # question time (council.questions): published questions, support buttons, the form link
