@@ -360,6 +360,19 @@ async def result(
     return await _act(db_session, paper_id, op)
 
 
+def checked_upload(form: Any, max_bytes: int) -> UploadFile:
+    """The form's ``file`` upload, refused before reading when absent (400) or too large (413); the
+    documents store checks the content (magic bytes) itself."""
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise PaperError(400, "Bitte eine PDF-Datei auswählen.")
+    size = upload.file.seek(0, 2)
+    upload.file.seek(0)
+    if size > max_bytes:
+        raise UploadRejected(413, "too large", "too_large", max_bytes=max_bytes)
+    return upload
+
+
 @post(f"{BASE}/{{paper_id:int}}/dateien", name="backoffice_paper_file", guards=[require_staff])
 async def add_file(
     request: Request[Any, Any, Any], paper_id: int, db_session: AsyncSession, viewer: Viewer
@@ -368,13 +381,7 @@ async def add_file(
     form = await request.form()
 
     async def op() -> None:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise PaperError(400, "Bitte eine PDF-Datei auswählen.")
-        size = upload.file.seek(0, 2)
-        upload.file.seek(0)
-        if size > settings.max_upload_bytes:
-            raise UploadRejected(413, "too large", "too_large", max_bytes=settings.max_upload_bytes)
+        upload = checked_upload(form, settings.max_upload_bytes)
         data = await upload.read()
         await papers.add_file_version(
             db_session,

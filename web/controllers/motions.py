@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.datastructures import UploadFile
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +25,7 @@ from council.records.access import Viewer
 from web import i18n
 from web.controllers.backoffice_papers import (
     MAX_ID,
+    checked_upload,
     commit_with_retry,
     int_field,
     settings_of,
@@ -282,13 +282,7 @@ async def attach(
     form = await request.form()
 
     async def op() -> None:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise PaperError(400, "Bitte eine PDF-Datei auswählen.")
-        size = upload.file.seek(0, 2)
-        upload.file.seek(0)
-        if size > settings.max_upload_bytes:
-            raise UploadRejected(413, "too large", "too_large", max_bytes=settings.max_upload_bytes)
+        upload = checked_upload(form, settings.max_upload_bytes)
         await motions.add_attachment(
             db_session,
             FileStore(settings.files_dir),
