@@ -54,6 +54,8 @@ from streaming.sources import Source
 log = logging.getLogger(__name__)
 
 OnArchived = Callable[[int, Path, datetime], Awaitable[None]]
+#: Called (synchronously, after the stream is live) with the meeting id and its live stream.
+OnStarted = Callable[[int, "LiveStream"], None]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class StreamManager:
         self.sessionmaker = sessionmaker
         self.publisher = publisher
         self.on_archived = on_archived
+        #: Hooks run when a stream starts (web: live captions, the agenda-item watcher).
+        self.on_started: list[OnStarted] = []
         self._live: dict[int, LiveStream] = {}
         self._known: dict[int, StreamStatus] = {}
         self._lock = asyncio.Lock()
@@ -191,6 +195,11 @@ class StreamManager:
                 raise
             self._live[meeting_id] = live
         self._publish(meeting_id, "stream.started")
+        for hook in list(self.on_started):
+            try:
+                hook(meeting_id, live)
+            except Exception:  # a hook's failure must not stop the stream
+                log.exception("stream %s: start hook %r failed", meeting_id, hook)
         return live
 
     async def stop_stream(self, meeting_id: int) -> None:

@@ -5,7 +5,7 @@ when its recording is archived.
   ``transcripts.live.LiveCaptioner`` runs over ``streams.audio(meeting_id)``; its captions go to the
   stream's WebVTT playlist (``streams.add_caption``: the manager is the ``CaptionSink``) and to the
   meeting's channel as ``{"kind": "caption", …}`` (the meeting page shows them via its SSE stream).
-  The manager has no start hook, so its ``start_stream`` is wrapped here (the one place that knows both).
+  The manager's ``on_started`` hooks start them (this module is the one place that knows both).
 * ``app.state.on_archived`` gets a callback ``(meeting_id, media_path, started_at)`` that queues the
   final transcript job (``transcripts.service.enqueue_final``) and wakes the job runner (or SAQ).
 """
@@ -271,12 +271,10 @@ async def startup(app: Litestar) -> None:
     callbacks = getattr(app.state, "on_archived", None)
     if isinstance(callbacks, list):
         callbacks.append(archived)
-    if streams is None or getattr(streams, "_captions_wired", False):
+    if streams is None:
         return
-    original = streams.start_stream
 
-    async def start_stream(meeting_id: int, *args: Any, **kwargs: Any) -> Any:
-        stream = await original(meeting_id, *args, **kwargs)
+    def started(meeting_id: int, stream: Any) -> None:
         try:
             start_captioner(app, meeting_id, getattr(stream, "started_at", None))
         except Exception:
@@ -285,10 +283,8 @@ async def startup(app: Litestar) -> None:
             start_item_watcher(app, meeting_id)
         except Exception:
             log.exception("could not watch agenda items of meeting %s", meeting_id)
-        return stream
 
-    streams.start_stream = start_stream
-    streams._captions_wired = True
+    streams.on_started.append(started)
 
 
 async def shutdown(app: Litestar) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
@@ -212,6 +213,11 @@ def deadline_for(meeting: Meeting, deadline_days: int) -> datetime | None:
 # --- drafting ------------------------------------------------------------------------------------
 
 
+async def _log(session: AsyncSession, account: Account, motion_id: int, action: str, diff: Any) -> None:
+    """The audit entry of a councillor's action on a motion."""
+    await record_change(session, account.id, "motion", motion_id, action, diff, actor_name=account.username)
+
+
 async def create_draft(
     session: AsyncSession,
     account: Account,
@@ -248,15 +254,7 @@ async def create_draft(
     )
     session.add(motion)
     await session.flush()
-    await record_change(
-        session,
-        account.id,
-        "motion",
-        motion.id,
-        "created",
-        {"title": motion.title},
-        actor_name=account.username,
-    )
+    await _log(session, account, motion.id, "created", {"title": motion.title})
     return motion
 
 
@@ -286,14 +284,12 @@ async def update_draft(
     motion.justification = clean_text(justification)
     motion.target_meeting_id = target_meeting_id
     after = {"title": motion.title, "type": motion.paper_type, "meeting": motion.target_meeting_id}
-    await record_change(
+    await _log(
         session,
-        account.id,
-        "motion",
+        account,
         motion.id,
         "updated",
         {k: [before[k], v] for k, v in after.items() if before[k] != v},
-        actor_name=account.username,
     )
     return motion
 
@@ -320,15 +316,7 @@ async def add_attachment(
     attachment = MotionAttachment(motion_id=motion.id, file_id=record.id)
     session.add(attachment)
     await session.flush()
-    await record_change(
-        session,
-        account.id,
-        "motion",
-        motion.id,
-        "attachment",
-        {"file": record.id},
-        actor_name=account.username,
-    )
+    await _log(session, account, motion.id, "attachment", {"file": record.id})
     return attachment
 
 
@@ -350,14 +338,8 @@ async def invite_signer(
     )
     session.add(signer)
     await session.flush()
-    await record_change(
-        session,
-        account.id,
-        "motion",
-        motion.id,
-        "signer_invited",
-        {"account": signer_account_id, "name": person.name},
-        actor_name=account.username,
+    await _log(
+        session, account, motion.id, "signer_invited", {"account": signer_account_id, "name": person.name}
     )
     return signer
 
@@ -372,15 +354,7 @@ async def confirm_signature(session: AsyncSession, account: Account, motion_id: 
         raise MotionError(409, "Der Antrag ist bereits eingereicht.")
     if signer.confirmed_at is None:
         signer.confirmed_at = utcnow()
-        await record_change(
-            session,
-            account.id,
-            "motion",
-            motion.id,
-            "signed",
-            {"name": signer.name},
-            actor_name=account.username,
-        )
+        await _log(session, account, motion.id, "signed", {"name": signer.name})
     return signer
 
 
@@ -496,14 +470,8 @@ async def submit(
     motion.status = "submitted"
     motion.submitted_at = now
     motion.paper_id = paper.id
-    await record_change(
-        session,
-        account.id,
-        "motion",
-        motion.id,
-        "submitted",
-        {"paper": paper.id, "signers": [s.name for s in signed]},
-        actor_name=account.username,
+    await _log(
+        session, account, motion.id, "submitted", {"paper": paper.id, "signers": [s.name for s in signed]}
     )
     return paper
 
