@@ -19,16 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 from council.live.media import Caption
+from council.live.media import vtt_timestamp as vtt_time
 from streaming.paths import MeetingPaths, write_atomic
 from streaming.playlist import Entry, format_pdt, parse_pdt, render_media_playlist
-
-
-def vtt_time(seconds: float) -> str:
-    ms = max(0, round(seconds * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def _clean(text: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from council.live.media import vtt_timestamp as timestamp
+
 
 class _Cue(Protocol):
     start_s: float
@@ -14,15 +16,6 @@ class _Cue(Protocol):
 
     @property
     def speaker_name(self) -> str | None: ...
-
-
-def timestamp(seconds: float) -> str:
-    """``HH:MM:SS.mmm`` (WebVTT allows hours beyond 99; a six-hour meeting needs two digits)."""
-    ms = max(0, round(seconds * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def escape(text: str) -> str:

@@ -49,5 +49,15 @@ class Caption:
     speaker_person_id: int | None = None
 
 
+def vtt_timestamp(seconds: float) -> str:
+    """``HH:MM:SS.mmm`` as WebVTT cue times write it (hours beyond 99 allowed; a six-hour meeting
+    needs two digits). Both the live subtitle playlist and the archive's captions use it."""
+    ms = max(0, round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
 class CaptionSink(Protocol):
     async def add_caption(self, caption: Caption) -> None: ...

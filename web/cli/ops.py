@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from council.core.settings import Settings, get_settings
+from council.live.media import vtt_timestamp
 from web.cli import main
 
 EXIT_FAILED = 1
@@ -42,11 +43,8 @@ class _Cue:
 
 
 def srt_timestamp(seconds: float) -> str:
-    ms = max(0, round(seconds * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+    """SRT writes the WebVTT time with a decimal comma."""
+    return vtt_timestamp(seconds).replace(".", ",")
 
 
 def render_transcript(segments: list[Any], fmt: str, *, source: str, duration: float | None) -> str:

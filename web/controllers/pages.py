@@ -21,6 +21,7 @@ from litestar.response import Response, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council.backoffice.models import AgendaItemDetail
 from council.backoffice.papers import public_history
 from council.core.types import utcnow
 from council.live.state import live_meeting_ids, live_state
@@ -303,8 +304,6 @@ async def _recent_captions(session: AsyncSession, viewer: Viewer, meeting_id: in
 
 async def _item_texts(session: AsyncSession, item_ids: list[int]) -> dict[int, str]:
     """The agenda builder's item texts (council.backoffice) for the items the viewer may see."""
-    from council.backoffice.models import AgendaItemDetail
-
     if not item_ids:
         return {}
     rows = await session.execute(
