@@ -78,7 +78,11 @@ BENCHES = (
         ("--db", "sqlite", "--seconds", "5", "--limited-seconds", "2", "--no-write"),
         ("--db", "postgres"),
     ),
-    Bench("backoffice", "Back office: invitation PDF and agenda edits", ("--db", "sqlite", "--edits", "20")),
+    Bench(
+        "backoffice",
+        "Back office: invitation PDF, its mail and agenda edits",
+        ("--db", "sqlite", "--edits", "20", "--subscribers", "50"),
+    ),
     Bench("workspace", "Councillor's workspace: merged PDF, ZIP, reader page", ("--repeat", "2")),
 )
 

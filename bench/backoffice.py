@@ -1,15 +1,21 @@
-"""The clerk's back office: how long a 40-item invitation takes, and an agenda edit's round trip.
+"""The clerk's back office: a 40-item invitation, its mail, and an agenda edit's round trip.
 
     .venv/bin/python -m bench.backoffice [--db sqlite|postgres|both] [--items 40] [--invitations 5]
-                                         [--edits 60]
+                                         [--edits 60] [--subscribers 200]
 
 1. **Invitation**: a published meeting with ``--items`` agenda items (each with a paragraph of text,
    every other one with a linked paper, a quarter non-public) gets its invitation ``--invitations``
-   times: PDF rendered from the records, stored content-addressed, recorded as the meeting's invitation
-   File, state and iCal SEQUENCE moved, audit entry — committed (no SMTP: mail goes out after commit).
-   Figures: seconds per invitation (median, max), PDF size and pages. Baseline in the same run: the
-   PDF rendering alone.
-2. **Agenda edit round trip**: through the real app in-process (Litestar over ASGI, CSRF, session
+   times: PDF rendered from the records (DejaVu Sans, embedded as a subset), stored content-addressed,
+   recorded as the meeting's invitation File, state and iCal SEQUENCE moved, audit entry, the mail
+   job and its recipients queued — committed. Figures: seconds per invitation (median, max), PDF size
+   and pages. Baselines in the same run: the PDF rendering alone, and the same rendering with fpdf2's
+   Latin-1 core font (Helvetica, the former renderer: what the Unicode font costs).
+2. **Invitation mail**: ``--subscribers`` confirmed subscribers (plus the members) get the invitation
+   through the mail job (``council.backoffice.mailing.run_dispatch``: send log per recipient, batches
+   over one SMTP connection) into a real SMTP sink on loopback (aiosmtpd). Figures: seconds, mails/s.
+   Baseline in the same run: the same number of mails through ``council.questions.mail.send`` (one
+   connection per mail, no send log).
+3. **Agenda edit round trip**: through the real app in-process (Litestar over ASGI, CSRF, session
    cookie, form parsing, the conditional version UPDATE, renumbering, audit log, commit, 303), then the
    GET of the builder page the browser follows the redirect to (the full page with all items).
    ``--edits`` moves alternate up and down; figures p50/p95/max of POST+GET and of the POST alone.
@@ -138,7 +144,7 @@ async def run_db(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
             render_times.append(time.perf_counter() - t0)
         async with db.sessionmaker() as s:
             t0 = time.perf_counter()
-            file, _mails = await invitation.send_invitation(s, store, settings, actor, mid, version)
+            file, _dispatch = await invitation.send_invitation(s, store, settings, actor, mid, version)
             await s.commit()
             inv_times.append(time.perf_counter() - t0)
             version += 1
@@ -146,7 +152,21 @@ async def run_db(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
         del file
 
-    # 2. agenda edit round trips through the app
+    # baseline: the same invitation with fpdf2's Latin-1 core font (the renderer before DejaVu Sans)
+    core_times: list[float] = []
+    async with db.sessionmaker() as s:
+        meeting, _wf = await meetings.load_meeting(s, mid)
+        views = await agenda.items(s, mid)
+        for _ in range(args.invitations):
+            t0 = time.perf_counter()
+            core_font_invitation(meeting, views)
+            core_times.append(time.perf_counter() - t0)
+
+    # 2. the invitation mail through the job into an SMTP sink on loopback
+    mail_figures = await bench_mail(db, settings, mid, version, args.subscribers)
+    version += 1
+
+    # 3. agenda edit round trips through the app
     from litestar.testing import AsyncTestClient
 
     from web.app import create_app
@@ -192,6 +212,8 @@ async def run_db(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "invitation_s_median": round(statistics.median(inv_times), 3),
         "invitation_s_max": round(max(inv_times), 3),
         "render_only_s_median": round(statistics.median(render_times), 3),
+        "render_core_font_s_median": round(statistics.median(core_times), 3),
+        **mail_figures,
         "pdf_bytes": size,
         "pdf_pages": pages,
         "edits": args.edits,
@@ -204,6 +226,85 @@ async def run_db(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def core_font_invitation(meeting: Any, views: Any) -> bytes:
+    """The invitation rendered as before the Unicode font: Helvetica, text folded to Latin-1."""
+    from council.backoffice import invitation
+    from council.demo.pdf import latin1
+
+    def core(pdf: Any) -> str:
+        pdf.set_font("Helvetica")
+        return "Helvetica"
+
+    saved = invitation.use_unicode_font, invitation.pdf_text
+    invitation.use_unicode_font, invitation.pdf_text = core, latin1  # type: ignore[assignment]
+    try:
+        return invitation.render_invitation_pdf(meeting, views, body_name="Stadt Teststadt")
+    finally:
+        invitation.use_unicode_font, invitation.pdf_text = saved  # type: ignore[assignment]
+
+
+async def bench_mail(db: Any, settings: Any, mid: int, version: int, subscribers: int) -> dict[str, Any]:
+    from aiosmtpd.controller import Controller
+
+    from council.backoffice import invitation, mailing, meetings
+    from council.backoffice.models import InvitationSubscription
+    from council.core.types import utcnow
+    from council.documents.store import FileStore
+    from council.questions import mail
+    from tests.integration.vote_server import free_port
+
+    class Sink:
+        def __init__(self) -> None:
+            self.count = 0
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.count += len(envelope.rcpt_tos)
+            return "250 OK"
+
+    async with db.sessionmaker() as s:
+        meeting, _wf = await meetings.load_meeting(s, mid)
+        org_id = meeting.organizations[0].id
+        now = utcnow()
+        s.add_all(
+            InvitationSubscription(
+                organization_id=org_id, email=f"abonnent{i}@example.org", email_confirmed=now, created=now
+            )
+            for i in range(subscribers)
+        )
+        await s.commit()
+    async with db.sessionmaker() as s:
+        _file, dispatch = await invitation.send_invitation(
+            s, FileStore(settings.files_dir), settings, meetings.Actor(None, "bench"), mid, version
+        )
+        await s.commit()
+        dispatch_id = dispatch.id
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", port
+    try:
+        t0 = time.perf_counter()
+        result = await mailing.run_dispatch(db.sessionmaker, settings, dispatch_id)
+        job_s = time.perf_counter() - t0
+        sent = sink.count
+        assert result.state == "done" and sent == result.sent, (result, sent)
+        t0 = time.perf_counter()
+        for i in range(sent):
+            assert await mail.send(settings, f"baseline{i}@example.org", "Einladung", "Text")
+        baseline_s = time.perf_counter() - t0
+    finally:
+        controller.stop()
+        settings.smtp_host = ""
+    return {
+        "mail_recipients": sent,
+        "mail_job_s": round(job_s, 3),
+        "mail_job_per_s": round(sent / job_s, 1) if job_s else None,
+        "mail_baseline_s": round(baseline_s, 3),
+        "mail_baseline_per_s": round(sent / baseline_s, 1) if baseline_s else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,11 +313,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=40)
     parser.add_argument("--invitations", type=int, default=5)
     parser.add_argument("--edits", type=int, default=60)
+    parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--pg-admin", default=DEFAULT_PG)
     args = parser.parse_args()
     args.items = max(4, min(args.items, 300))
     args.invitations = max(1, min(args.invitations, 50))
     args.edits = max(2, min(args.edits, 1000))
+    args.subscribers = max(0, min(args.subscribers, 20_000))
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = [asyncio.run(run_db(kind, args)) for kind in kinds]
     print(
@@ -227,6 +330,16 @@ def main() -> None:
             f"{r['db']:<9} {r['invitation_s_median']:>11} / {r['invitation_s_max']:<9} "
             f"{r['render_only_s_median']:>9} {r['pdf_bytes'] // 1024:>6} KiB {r['pdf_pages']:>2} p "
             f"{r['roundtrip_ms_p50']:>8} / {r['roundtrip_ms_p95']} / {r['roundtrip_ms_max']}"
+        )
+    print(
+        f"{'db':<9} {'core-font render s':>19} {'mail job: recipients, s, mails/s':>34} "
+        f"{'baseline mails/s':>17}"
+    )
+    for r in results:
+        print(
+            f"{r['db']:<9} {r['render_core_font_s_median']:>19} "
+            f"{r['mail_recipients']:>14}, {r['mail_job_s']}, {r['mail_job_per_s']:<10} "
+            f"{r['mail_baseline_per_s']:>12}"
         )
     for r in results:
         path = write_json(f"backoffice-{r['db']}", {"machine": machine_info(), "result": r})

@@ -170,8 +170,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cookie_httponly=False,
         cookie_samesite="lax",
         header_name="x-csrftoken",
-        # WHIP: Bearer stream key; WHEP: no state but its own; /api/ops: Bearer operator token
-        exclude=["/oparl", "^/whip/", "^/whep/", "^/api/ops/"],
+        # WHIP: Bearer stream key; WHEP: no state but its own; /api/ops: Bearer operator token;
+        # unsubscribing from invitation mails: the HMAC key in the URL is the token (RFC 8058 one-click
+        # POSTs come from mail providers, without our cookie)
+        exclude=["/oparl", "^/whip/", "^/whep/", "^/api/ops/", "^/einladungen/abbestellen/"],
     )
 
     static = create_static_files_router(
@@ -221,6 +223,7 @@ def _register_jobs() -> None:
 #: Modules that register job functions with ``council.core.jobs.job``.
 JOB_MODULES = [
     "council.alerts.jobs",
+    "council.backoffice.jobs",
     "council.documents.jobs",
     "council.search.jobs",
     "streaming.jobs",

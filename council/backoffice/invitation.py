@@ -2,15 +2,16 @@
 
 ``send_invitation`` renders the PDF (agenda, time, place, linked papers), stores it as a File
 (OParl ``invitation``; public when the meeting is), moves the meeting to ``eingeladen``, bumps the iCal
-SEQUENCE when an invitation is sent again, and returns the mails to send. Mail goes out *after* the
-commit (:func:`deliver`, through ``council.questions.mail``'s SMTP sender): a failed mail never
-undoes a published invitation, and a rolled-back invitation never sends mail.
+SEQUENCE when an invitation is sent again, and queues its mail (``council.backoffice.mailing``): one
+job per invitation for the members of the meeting's organizations and, for a public meeting, their
+confirmed subscribers. The job runs only once the clerk's transaction commits: a failed mail never
+undoes a published invitation, and a rolled-back invitation never sends mail. An invitation sent
+again says in its mail that it is an update and lists the agenda's public changes since.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.backoffice.agenda import ItemView, items
 from council.backoffice.audit import record_change
+from council.backoffice.mailing import create_dispatch, mail_text, public_changes_since
 from council.backoffice.meetings import (
     INVITED,
     Actor,
@@ -27,23 +29,17 @@ from council.backoffice.meetings import (
     bump_version,
     load_meeting,
 )
+from council.backoffice.models import InvitationDispatch
 from council.core.settings import Settings
 from council.core.types import utcnow
-from council.demo.pdf import latin1
+from council.documents.pdf_fonts import clean as pdf_text
+from council.documents.pdf_fonts import use_unicode_font
 from council.documents.service import add_document
 from council.documents.store import FileStore
-from council.questions import mail
 from council.records.models import File, Meeting, Membership, Person
 
 TZ = ZoneInfo("Europe/Berlin")
 WEEKDAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
-
-
-@dataclass(frozen=True)
-class Mail:
-    to: str
-    subject: str
-    body: str
 
 
 def when_text(meeting: Meeting) -> str:
@@ -60,20 +56,21 @@ def when_text(meeting: Meeting) -> str:
 def render_invitation_pdf(
     meeting: Meeting, agenda: list[ItemView], *, body_name: str, created: datetime | None = None
 ) -> bytes:
-    """The invitation as PDF bytes (core fonts; text extractable for search and tests)."""
+    """The invitation as PDF bytes (DejaVu Sans: any name prints; text extractable for search and tests)."""
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(True, margin=20)
     pdf.set_creator("Rathaus")
     pdf.set_producer("fpdf2")
-    pdf.set_title(latin1(f"Einladung: {meeting.name}"))
+    pdf.set_title(pdf_text(f"Einladung: {meeting.name}"))
     pdf.set_creation_date(created or utcnow())
     pdf.set_margins(20, 20, 20)
     pdf.add_page()
+    family = use_unicode_font(pdf)
     width = pdf.w - pdf.l_margin - pdf.r_margin
 
     def para(text: str, style: str = "", size: int = 11, gap: float = 1.5) -> None:
-        pdf.set_font("Helvetica", style, size)
-        pdf.multi_cell(width, size * 0.5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, style, size)
+        pdf.multi_cell(width, size * 0.5, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(gap)
 
     para(body_name, "B", 10)
@@ -88,7 +85,7 @@ def render_invitation_pdf(
     if meeting.cancelled:
         para("Diese Sitzung wurde abgesagt.", "B", 12)
     pdf.ln(4)
-    for public, heading in ((True, "Tagesordnung - Öffentlicher Teil"), (False, "Nichtöffentlicher Teil")):
+    for public, heading in ((True, "Tagesordnung – Öffentlicher Teil"), (False, "Nichtöffentlicher Teil")):
         part = [v for v in agenda if v.item.public == public]
         if not part:
             continue
@@ -102,7 +99,7 @@ def render_invitation_pdf(
                 para(view.text, "", 10, 0.5)
             for paper in view.papers:
                 ref = f"{paper.reference}: " if paper.reference else ""
-                para(f"Vorlage {ref}{paper.name}", "I", 10, 0.5)
+                para(f"Vorlage {ref}{paper.name}", "", 10, 0.5)
             pdf.ln(1.5)
     return bytes(pdf.output())
 
@@ -147,8 +144,9 @@ async def send_invitation(
     version: int,
     *,
     base_url: str = "",
-) -> tuple[File, list[Mail]]:
-    """Publish the invitation PDF as the meeting's invitation File; the mails to send after commit."""
+) -> tuple[File, InvitationDispatch]:
+    """Publish the invitation PDF as the meeting's invitation File and queue its mail (sent by the
+    job once the caller commits)."""
     meeting, wf = await load_meeting(session, meeting_id)
     if not wf.published:
         raise BackofficeError("not_published")
@@ -185,6 +183,7 @@ async def send_invitation(
     if meeting.meeting_state in (None, "terminiert"):
         meeting.meeting_state = INVITED
     resent = wf.invited_at is not None
+    changes = await public_changes_since(session, meeting.id, wf.invited_at) if resent else []
     if resent:
         wf.sequence += 1
     wf.invited_at = utcnow()
@@ -201,30 +200,27 @@ async def send_invitation(
         visible=True,
     )
     await session.flush()
-    link = f"{base_url.rstrip('/')}/sitzungen/{meeting.id}" if base_url else f"/sitzungen/{meeting.id}"
-    subject = f"{settings.municipality_name}: Einladung – {meeting.name}, {when_text(meeting)}"
-    mails = [
-        Mail(
-            to=address,
-            subject=subject,
-            body=(
-                f"Guten Tag {name},\n\n"
-                f"hiermit werden Sie zur Sitzung „{meeting.name}“ eingeladen.\n\n"
-                f"Zeit: {when_text(meeting)}\n"
-                f"Ort: {meeting.location.label if meeting.location else 'wird noch bekanntgegeben'}\n\n"
-                f"Tagesordnung und Vorlagen:\n{link}\n"
-                f"Einladung (PDF):\n{base_url.rstrip('/')}/dokumente/{file.id}\n"
-            ),
-        )
-        for name, address in await recipients(session, meeting)
-    ]
-    return file, mails
-
-
-async def deliver(settings: Settings, mails: list[Mail]) -> int:
-    """Send the mails (after commit); the number the SMTP server accepted."""
-    sent = 0
-    for m in mails[:2000]:
-        if await mail.send(settings, m.to, m.subject, m.body):
-            sent += 1
-    return sent
+    base = (base_url or settings.base_url).rstrip("/")
+    subject, text = mail_text(
+        settings,
+        meeting_name=meeting.name,
+        when=when_text(meeting),
+        where=meeting.location.label if meeting.location else "wird noch bekanntgegeben",
+        meeting_url=f"{base}/sitzungen/{meeting.id}",
+        pdf_url=f"{base}/dokumente/{file.id}",
+        update=resent,
+        changes=changes,
+    )
+    dispatch = await create_dispatch(
+        session,
+        meeting_id=meeting.id,
+        file_id=file.id,
+        update=resent,
+        subject=subject,
+        body=text,
+        members=await recipients(session, meeting),
+        organization_ids=[o.id for o in meeting.organizations if not o.deleted],
+        include_subscribers=meeting.public,
+        actor_id=actor.account_id,
+    )
+    return file, dispatch

@@ -30,7 +30,8 @@ from council.backoffice.meetings import (
 )
 from council.core.settings import Settings
 from council.core.types import utcnow
-from council.demo.pdf import latin1
+from council.documents.pdf_fonts import clean as pdf_text
+from council.documents.pdf_fonts import use_unicode_font
 from council.documents.service import add_document
 from council.documents.store import FileStore
 from council.records.models import File, Meeting
@@ -114,15 +115,16 @@ def render_minutes_pdf(
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(True, margin=20)
     pdf.set_creator("Rathaus")
-    pdf.set_title(latin1(f"Niederschrift: {meeting.name}"))
+    pdf.set_title(pdf_text(f"Niederschrift: {meeting.name}"))
     pdf.set_creation_date(created or utcnow())
     pdf.set_margins(20, 20, 20)
     pdf.add_page()
+    family = use_unicode_font(pdf)
     width = pdf.w - pdf.l_margin - pdf.r_margin
 
     def para(text: str, style: str = "", size: int = 11, gap: float = 1.5) -> None:
-        pdf.set_font("Helvetica", style, size)
-        pdf.multi_cell(width, size * 0.5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, style, size)
+        pdf.multi_cell(width, size * 0.5, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(gap)
 
     para("Niederschrift", "B", 18, 3)
@@ -138,7 +140,7 @@ def render_minutes_pdf(
             if e.text:
                 para(e.text, "", 10, 0.5)
             if e.resolution:
-                para(f"Beschluss: {e.resolution}", "I", 10, 0.5)
+                para(f"Beschluss: {e.resolution}", "", 10, 0.5)
             pdf.ln(1.5)
     return bytes(pdf.output())
 

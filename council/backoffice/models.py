@@ -1,4 +1,5 @@
-"""Back-office tables: the shared change/audit log and the meeting workflow state.
+"""Back-office tables: the shared change/audit log, the meeting workflow state, and the invitation's
+subscribers and mail send log.
 
 Kept in Rathaus' own tables (not on the OParl records) so the OParl shapes stay as they are.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from council.core.base import Base
@@ -76,3 +77,86 @@ class AgendaItemDetail(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     #: A committee's standing item (Genehmigung der Niederschrift, Mitteilungen, …).
     standing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class InvitationSubscription(Base):
+    """Someone (a resident, anyone) who wants an organization's invitations by e-mail.
+
+    Double opt-in: mails go out only once ``email_confirmed`` is set through the link mailed to the
+    address; only the sha256 of that link's token is stored. Unsubscribing deletes the row (the link in
+    every mail is an HMAC of the id, nothing stored). Unconfirmed rows are purged after a week.
+    """
+
+    __tablename__ = "invitation_subscription"
+    __table_args__ = (UniqueConstraint("organization_id", "email", name="uq_invitation_subscription"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    #: Lower-cased, validated (``council.questions.service.clean_email``).
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    email_confirmed: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    optin_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class InvitationDispatch(Base):
+    """One sending of a meeting's invitation (first or updated): the mail text and its job.
+
+    ``state``: ``queued`` → ``sending`` → ``done`` (every recipient reached) | ``partial`` (some failed
+    or uncertain) | ``skipped`` (no SMTP server configured). The recipients are fixed when it is created
+    (members and confirmed subscribers of that moment), one :class:`InvitationDelivery` each.
+    """
+
+    __tablename__ = "invitation_dispatch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meeting.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    #: The invitation File this mail announces.
+    file_id: Mapped[int | None] = mapped_column(Integer)
+    #: An updated invitation (sent again after changes).
+    is_update: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    subject: Mapped[str] = mapped_column(String(500), nullable=False)
+    #: The mail text without greeting and unsubscribe line (added per recipient).
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(20), default="queued", nullable=False)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InvitationDelivery(Base):
+    """One recipient of one dispatch and what happened: the send log that keeps a retry from mailing
+    anyone twice.
+
+    ``state``: ``pending`` → ``sending`` (committed *before* the SMTP conversation) → ``sent`` | ``failed``
+    (retried with backoff while attempts remain) | ``uncertain`` (a worker died mid-conversation: the
+    mail may have gone out, so it is not sent again automatically) | ``skipped``.
+    """
+
+    __tablename__ = "invitation_delivery"
+    __table_args__ = (
+        UniqueConstraint("dispatch_id", "email", name="uq_invitation_delivery"),
+        Index("ix_invitation_delivery_state", "dispatch_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispatch_id: Mapped[int] = mapped_column(
+        ForeignKey("invitation_dispatch.id", ondelete="CASCADE"), nullable=False
+    )
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    #: The member's name for the greeting (subscribers: none).
+    name: Mapped[str | None] = mapped_column(String(300))
+    #: ``member`` | ``subscriber``
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    #: For the subscriber's unsubscribe link (no foreign key: the log outlives the subscription).
+    subscription_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="pending", nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

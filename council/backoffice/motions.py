@@ -14,7 +14,6 @@ Only the author edits a draft, only while it is a draft; the caller owns the tra
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,6 +30,8 @@ from council.backoffice.audit import record_change
 from council.backoffice.motion_models import Motion, MotionAttachment, MotionSigner
 from council.backoffice.papers import Actor, PaperError
 from council.core.types import utcnow
+from council.documents.pdf_fonts import clean as pdf_text
+from council.documents.pdf_fonts import use_unicode_font
 from council.documents.service import add_document, clean_name
 from council.documents.store import FileStore
 from council.records.models import (
@@ -503,35 +504,6 @@ async def accept(session: AsyncSession, actor: Actor, motion_id: int, *, pattern
 
 # --- the PDF -------------------------------------------------------------------------------------
 
-_PDF_REPLACE = str.maketrans(
-    {
-        "„": '"',
-        "“": '"',
-        "”": '"',
-        "‚": "'",
-        "‘": "'",
-        "’": "'",
-        "–": "-",
-        "—": "-",
-        "…": "...",
-        "€": "EUR",
-        "ı": "i",
-        "\u00a0": " ",
-    }
-)
-
-
-def latin1(text: str) -> str:
-    """fpdf2's core fonts are latin-1: fold what can be folded (ş → s), replace the rest with '?'."""
-    out = []
-    for ch in text.translate(_PDF_REPLACE):
-        if ch == "\n" or (ord(ch) >= 32 and ch.encode("latin-1", "ignore")):
-            out.append(ch)
-            continue
-        base = unicodedata.normalize("NFKD", ch)[:1]
-        out.append(base if base and base.encode("latin-1", "ignore") and ord(base) >= 32 else "?")
-    return "".join(out)
-
 
 def _when(at: datetime) -> str:
     return at.astimezone(BERLIN).strftime("%d.%m.%Y, %H:%M Uhr")
@@ -549,23 +521,26 @@ def motion_pdf(
     submitted_at: datetime,
     meeting: str | None = None,
 ) -> bytes:
-    """The motion as submitted: faction, title, text, justification, signers and the timestamp."""
+    """The motion as submitted: faction, title, text, justification, signers and the timestamp
+    (DejaVu Sans, so every name and typographic character prints as typed)."""
+    t = pdf_text
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 20, 20)
     pdf.set_auto_page_break(True, margin=20)
-    pdf.set_title(latin1(f"{paper_type}: {title}"))
-    pdf.set_author(latin1(faction))
+    pdf.set_title(t(f"{paper_type}: {title}"))
+    pdf.set_author(t(faction))
     pdf.add_page()
+    family = use_unicode_font(pdf)
     width = pdf.w - 40
-    pdf.set_font("Helvetica", "B", 13)
-    pdf.multi_cell(width, 7, latin1(faction), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    pdf.multi_cell(width, 5, latin1(f"Eingereicht am {_when(submitted_at)}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "B", 13)
+    pdf.multi_cell(width, 7, t(faction), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "", 10)
+    pdf.multi_cell(width, 5, t(f"Eingereicht am {_when(submitted_at)}"), new_x="LMARGIN", new_y="NEXT")
     if meeting:
-        pdf.multi_cell(width, 5, latin1(f"Für die Sitzung: {meeting}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 5, t(f"Für die Sitzung: {meeting}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font("Helvetica", "B", 12)
-    pdf.multi_cell(width, 6, latin1(f"{paper_type}: {title}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "B", 12)
+    pdf.multi_cell(width, 6, t(f"{paper_type}: {title}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     for heading, body in (
         ("Antragstext" if paper_type == "Antrag" else "Fragen", text),
@@ -573,16 +548,16 @@ def motion_pdf(
     ):
         if not body:
             continue
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.multi_cell(width, 5.5, latin1(heading), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 10)
-        pdf.multi_cell(width, 5, latin1(body), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, "B", 10)
+        pdf.multi_cell(width, 5.5, t(heading), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, "", 10)
+        pdf.multi_cell(width, 5, t(body), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
-    pdf.set_font("Helvetica", "B", 10)
+    pdf.set_font(family, "B", 10)
     pdf.multi_cell(width, 5.5, "Unterzeichnet", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    pdf.multi_cell(width, 5, latin1(f"{author} (einreichend)"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "", 10)
+    pdf.multi_cell(width, 5, t(f"{author} (einreichend)"), new_x="LMARGIN", new_y="NEXT")
     for name, at in signers:
         line = f"{name} (mitgezeichnet am {_when(at)})" if at else name
-        pdf.multi_cell(width, 5, latin1(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 5, t(line), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -37,12 +37,6 @@ from council.records.models import (
     meeting_organization,
 )
 
-#: Fonts with the glyphs German names need (ı, ł, –); fpdf2's core fonts are Latin-1 only.
-_FONT_CANDIDATES = (
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-    Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
-)
-
 
 @dataclass
 class Section:
@@ -201,9 +195,11 @@ def safe_member_name(name: str, fallback: str = "dokument") -> str:
 # --- watermark -------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
 def _font_path() -> Path | None:
-    return next((p for p in _FONT_CANDIDATES if p.is_file()), None)
+    """The Unicode font bundled with Rathaus (DejaVu Sans, ``council.documents.pdf_fonts``)."""
+    from council.documents.pdf_fonts import REGULAR
+
+    return REGULAR if REGULAR.is_file() else None
 
 
 #: Typographic punctuation that fpdf2's Latin-1 core fonts lack, spelled in Latin-1.
@@ -217,7 +213,7 @@ def _fonted(pdf: Any, name: str, texts: Sequence[str]) -> Callable[[str], str]:
 
     Latin-1 text (German included) uses the built-in Helvetica: embedding a TrueType font costs
     ~40x the time (measured: a 60-line table of contents 29 ms vs 1.27 s). Only text beyond Latin-1
-    (Yılmaz, Łukasz) takes the Unicode font, when the host has one; else such letters become "?".
+    (Yılmaz, Łukasz) takes the bundled Unicode font (DejaVu Sans).
     """
 
     def core(value: str) -> str:

@@ -66,7 +66,9 @@ async def test_motion_from_draft_to_decision(browser: Any, db: Any, settings: An
             pages = [anna, juergen, clerk, public]
 
             # the councillor drafts and invites a co-signer from the faction
-            await anna.goto("/arbeitsbereich/antraege")
+            # from the workspace home, which links to the motions page
+            await anna.goto("/arbeitsbereich")
+            await anna.locator("#ws-motions").get_by_role("link", name="Anträge und Anfragen").click()
             await anna.get_by_role("link", name="Neuen Antrag oder neue Anfrage schreiben").click()
             await anna.get_by_label("Titel").fill("Trinkbrunnen auf dem Marktplatz")
             await anna.get_by_label("Antragstext bzw. Fragen").fill(
@@ -93,7 +95,8 @@ async def test_motion_from_draft_to_decision(browser: Any, db: Any, settings: An
             await anna.locator(".motion-status", has_text="eingereicht").wait_for()
 
             # the clerk: inbox → reference → path → schedule → results
-            await clerk.goto("/verwaltung/vorlagen")
+            await clerk.goto("/verwaltung")
+            await clerk.get_by_role("link", name="Vorlagen und Anträge").click()
             row = clerk.locator("tr", has_text="Trinkbrunnen auf dem Marktplatz")
             await row.get_by_role("button", name="Annehmen und Nummer vergeben").click()
             reference = clerk.locator("h1 .paper-reference")
@@ -123,6 +126,14 @@ async def test_motion_from_draft_to_decision(browser: Any, db: Any, settings: An
             statuses = await public.locator(".paper-status-timeline li .status").all_inner_texts()
             assert statuses[0] == "eingereicht" and statuses[-1] == "geändert beschlossen"
             assert "in Beratung" in statuses
+            # each step links its meeting, whose public agenda lists the paper
+            meeting_links = path.locator('a[href^="/sitzungen/"]')
+            assert await meeting_links.count() == 2
+            await meeting_links.first.click()
+            await public.wait_for_url(re.compile(r"/sitzungen/\d+"))
+            await public.get_by_role(
+                "link", name=re.compile("Trinkbrunnen auf dem Marktplatz")
+            ).first.wait_for()
             for p in (anna, juergen, public):
                 p.problems.assert_none()
         finally:

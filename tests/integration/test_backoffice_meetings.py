@@ -110,17 +110,7 @@ async def create(client: Any, town: Town, **over: Any) -> int:
 
 
 async def test_draft_agenda_publish_invite_flow(client: Any, db: Any, world: World, settings: Any) -> None:
-    from aiosmtpd.controller import Controller
-
-    from tests.integration.vote_server import free_port
-
-    class Sink:
-        def __init__(self) -> None:
-            self.messages: list[Any] = []
-
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            self.messages.append(envelope)
-            return "250 OK"
+    from tests.integration.invitation_mail_support import body, smtp_sink, wait_dispatches
 
     town = world.town
     as_user(client, world.tokens["clerk1"])
@@ -198,24 +188,43 @@ async def test_draft_agenda_publish_invite_flow(client: Any, db: Any, world: Wor
     r = await act(client, mid, "top-hoch", item_id=rows[0][3])
     assert r.status_code == 400 and "nicht weiter verschoben" in r.text
 
-    # Publish, then send the invitation (PDF, mail, iCal SEQUENCE).
+    # A resident subscribes to the committee's invitations (double opt-in through the mailed link).
+    with smtp_sink(settings) as optin:
+        as_user(client, None)
+        _form, token, _v = await page(client, f"/gremien/{town.committee.id}/einladungen")
+        r = await post(
+            client,
+            f"/gremien/{town.committee.id}/einladungen",
+            data={"_csrf_token": token, "email": "Resi@Example.org", "website": ""},
+        )
+        assert r.status_code == 200 and "Bestätigungslink" in r.text
+    link = re.search(r"/einladungen/bestaetigen/([A-Za-z0-9_-]+)", body(optin.to("resi@example.org")[0]))
+    assert link
+    _, token, _v = await page(client, f"/einladungen/bestaetigen/{link.group(1)}")
+    r = await post(client, f"/einladungen/bestaetigen/{link.group(1)}", data={"_csrf_token": token})
+    assert r.status_code == 200 and town.committee.name in r.text
+
+    # Publish, then send the invitation (PDF, mail through the job queue, iCal SEQUENCE).
+    as_user(client, world.tokens["clerk1"])
     assert (await act(client, mid, "veroeffentlichen")).status_code == 303
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        settings.smtp_host, settings.smtp_port = "127.0.0.1", port
+    with smtp_sink(settings) as sink:
         r = await act(client, mid, "einladen")
         assert r.status_code == 303, r.text[:800]
-    finally:
-        controller.stop()
-        settings.smtp_host = ""
-    # Current committee members only (person 4 left the committee in 2025).
-    assert sorted(rcpt for m in sink.messages for rcpt in m.rcpt_tos) == [
-        "person0@example.org",
-        "person1@example.org",
-    ]
+        (dispatch,) = await wait_dispatches(db, mid)
+    assert dispatch.state == "done" and not dispatch.is_update
+    # Current committee members (person 4 left the committee in 2025) and the confirmed subscriber.
+    assert sink.recipients == ["person0@example.org", "person1@example.org", "resi@example.org"]
+    member_mail = sink.to("person0@example.org")[0]
+    assert "Einladung – 7. Sitzung" in member_mail["Subject"] and "Aktualisiert" not in member_mail["Subject"]
+    assert "abbestellen" not in body(member_mail).lower() and member_mail["List-Unsubscribe"] is None
+    resi_mail = sink.to("resi@example.org")[0]
+    unsubscribe = re.search(r"http://\S+/einladungen/abbestellen/\d+/[0-9a-f]{40}", body(resi_mail))
+    # (folded after the colon: long header)
+    assert unsubscribe and resi_mail["List-Unsubscribe"].strip() == f"<{unsubscribe.group(0)}>"
+    assert resi_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The clerk sees the send status per recipient.
+    text, _, _v = await page(client, f"{BASE}/{mid}")
+    assert 'data-state="done"' in text and "3 von 3 versandt" in text and "person0@example.org" in text
     async with db.sessionmaker() as s:
         meeting = await s.get(Meeting, mid)
         assert meeting is not None and meeting.meeting_state == "eingeladen" and not meeting.deleted
@@ -269,6 +278,27 @@ async def test_draft_agenda_publish_invite_flow(client: Any, db: Any, world: Wor
     assert changes.status_code == 200 and "Eilantrag Brücke" in changes.text
     ical = (await client.get(f"/sitzungen/{mid}.ics")).text
     assert "SEQUENCE:1" in ical
+
+    # Sent again after the changes: the mail says it is an update and names the public changes.
+    as_user(client, world.tokens["clerk1"])
+    with smtp_sink(settings) as sink:
+        assert (await act(client, mid, "einladen")).status_code == 303
+        newest, _first = await wait_dispatches(db, mid, count=2)
+    assert newest.is_update and newest.state == "done"
+    update = sink.to("resi@example.org")[0]
+    assert update["Subject"].startswith(f"{settings.municipality_name}: Aktualisierte Einladung")
+    assert "Dringlichkeitspunkt aufgenommen: Eilantrag Brücke" in body(update)
+    assert "Termin geändert" in body(update) and "Grundstücksangelegenheit" not in body(update)
+    # One click, no login, no CSRF cookie (RFC 8058 one-click POST from a mail provider).
+    as_user(client, None)
+    client.cookies.clear()
+    r = await post(client, unsubscribe.group(0).split("8000", 1)[1], data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200 and "keine Einladungen mehr" in r.text
+    with smtp_sink(settings) as sink:
+        as_user(client, world.tokens["clerk1"])
+        assert (await act(client, mid, "einladen")).status_code == 303
+        await wait_dispatches(db, mid, count=3)
+    assert "resi@example.org" not in sink.recipients and len(sink.recipients) == 2
     async with db.sessionmaker() as s:
         log = (await s.execute(select(ChangeLog).where(ChangeLog.meeting_id == mid))).scalars().all()
         assert {"created", "item_added", "paper_linked", "published", "invitation_sent", "rescheduled"} <= {

@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.backoffice import agenda as agenda_svc
 from council.backoffice import invitation as invitation_svc
+from council.backoffice import mailing as mailing_svc
 from council.backoffice import meetings as svc
 from council.backoffice import minutes as minutes_svc
+from council.backoffice import subscriptions as subscriptions_svc
 from council.backoffice.audit import meeting_changes
 from council.core.settings import Settings
 from council.documents.store import FileStore
@@ -67,6 +69,8 @@ def messages() -> dict[str, str]:
         "paper_not_linked": _("Diese Vorlage ist mit diesem Punkt nicht verknüpft."),
         "minutes_approved": _("Die Niederschrift ist bereits freigegeben."),
         "minutes_empty": _("Die Niederschrift ist leer."),
+        "dispatch_unknown": _("Diesen Versand gibt es nicht."),
+        "dispatch_not_retryable": _("Bei diesem Versand gibt es nichts erneut zu senden."),
     }
 
 
@@ -189,10 +193,37 @@ async def _meeting_context(
             "public": meeting.public,
         },
         "when": invitation_svc.when_text(meeting),
+        "dispatches": await mailing_svc.dispatches_for(session, meeting_id),
+        "recipients": {
+            "members": len(await invitation_svc.recipients(session, meeting)),
+            "subscribers": await subscriptions_svc.count_confirmed(
+                session, [o.id for o in meeting.organizations]
+            )
+            if meeting.public
+            else 0,
+        },
+        "dispatch_labels": dispatch_labels(),
         "error": error,
         "notice": notice,
         "base": BASE,
         "action_labels": action_labels(),
+    }
+
+
+def dispatch_labels() -> dict[str, str]:
+    """Labels for the invitation mail's send status (dispatch and per-recipient states)."""
+    return {
+        "queued": _("wartet auf den Versand"),
+        "sending": _("wird versandt"),
+        "done": _("versandt"),
+        "partial": _("teilweise fehlgeschlagen"),
+        "skipped": _("nicht versandt: kein Mailserver eingerichtet"),
+        "failed": _("fehlgeschlagen"),
+        "pending": _("wartet"),
+        "sent": _("versandt"),
+        "uncertain": _("ungewiss (Versand unterbrochen)"),
+        "member": _("Mitglied"),
+        "subscriber": _("Abonnent/in"),
     }
 
 
@@ -267,6 +298,7 @@ ACTIONS = frozenset(
         "reihenfolge",
         "vorlage-verknuepfen",
         "vorlage-loesen",
+        "versand-wiederholen",
     }
 )
 
@@ -278,8 +310,8 @@ async def _run(
     meeting_id: int,
     action: str,
     form: Any,
-) -> tuple[str | None, list[invitation_svc.Mail]]:
-    """Do one action; returns (where to go, mails to send after commit)."""
+) -> tuple[str | None, bool]:
+    """Do one action; returns (where to go, whether jobs were queued)."""
     actor = _actor(viewer)
     version = svc.parse_version(_field(form, "version")[:12])
     here = f"{BASE}/{meeting_id}"
@@ -298,10 +330,10 @@ async def _run(
         await svc.mark_held(session, actor, meeting_id, version)
     elif action == "loeschen":
         await svc.delete_meeting(session, actor, meeting_id, version)
-        return BASE, []
+        return BASE, False
     elif action == "einladen":
         settings = _settings(request)
-        _file, mails = await invitation_svc.send_invitation(
+        await invitation_svc.send_invitation(
             session,
             FileStore(settings.files_dir),
             settings,
@@ -310,7 +342,13 @@ async def _run(
             version,
             base_url=settings.base_url,
         )
-        return here, mails
+        return f"{here}#versand", True
+    elif action == "versand-wiederholen":
+        dispatch_id = svc.parse_id(_field(form, "dispatch_id")[:12])
+        if dispatch_id is None:
+            raise svc.BackofficeError("dispatch_unknown")
+        await mailing_svc.retry_failed(session, dispatch_id, meeting_id)
+        return f"{here}#versand", True
     elif action == "top-neu":
         public = _field(form, "part") != "nichtoeffentlich"
         item = await agenda_svc.add_item(
@@ -324,7 +362,7 @@ async def _run(
             sub=_flag(form, "sub"),
             urgent=_flag(form, "urgent"),
         )
-        return f"{here}#top-{item.id}", []
+        return f"{here}#top-{item.id}", False
     elif action == "top-bearbeiten":
         item_id = _form_id(form, "item_id")
         await agenda_svc.edit_item(
@@ -338,13 +376,13 @@ async def _run(
             public=_field(form, "part") != "nichtoeffentlich",
             sub=_flag(form, "sub"),
         )
-        return f"{here}#top-{item_id}", []
+        return f"{here}#top-{item_id}", False
     elif action in ("top-hoch", "top-runter"):
         item_id = _form_id(form, "item_id")
         await agenda_svc.move_item(
             session, actor, meeting_id, version, item_id, "up" if action == "top-hoch" else "down"
         )
-        return f"{here}#top-{item_id}", []
+        return f"{here}#top-{item_id}", False
     elif action == "top-entfernen":
         await agenda_svc.remove_item(session, actor, meeting_id, version, _form_id(form, "item_id"))
     elif action == "reihenfolge":
@@ -356,15 +394,15 @@ async def _run(
     elif action == "vorlage-verknuepfen":
         item_id = _form_id(form, "item_id")
         await agenda_svc.link_paper(session, actor, meeting_id, version, item_id, _field(form, "paper"))
-        return f"{here}#top-{item_id}", []
+        return f"{here}#top-{item_id}", False
     elif action == "vorlage-loesen":
         item_id = _form_id(form, "item_id")
         paper_id = svc.parse_id(_field(form, "paper_id")[:12])
         if paper_id is None:
             raise svc.BackofficeError("paper_unknown")
         await agenda_svc.unlink_paper(session, actor, meeting_id, version, item_id, paper_id)
-        return f"{here}#top-{item_id}", []
-    return here, []
+        return f"{here}#top-{item_id}", False
+    return here, False
 
 
 @post(
@@ -381,7 +419,7 @@ async def meeting_action(
     meeting_id = _check_id(meeting_id)
     form = await request.form()
     try:
-        target, mails = await _run(request, db_session, viewer, meeting_id, action, form)
+        target, _queued = await _run(request, db_session, viewer, meeting_id, action, form)
         await db_session.commit()
     except svc.BackofficeError as exc:
         await db_session.rollback()
@@ -397,9 +435,7 @@ async def meeting_action(
         return Template(
             template_name="backoffice/meetings/meeting.html", context=context, status_code=_status_of(exc)
         )
-    if mails:
-        await invitation_svc.deliver(_settings(request), mails)
-    # Text extraction of a new PDF, the search index of changed items.
+    # The invitation mail, text extraction of a new PDF, the search index of changed items.
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is not None and _settings(request).jobs_in_process:
         jobs.wake()

@@ -315,6 +315,11 @@ async def staff_index(viewer: Viewer) -> Template:
             "text": _("Eingereichte Anträge annehmen, Vorlagen anlegen, Beratungsfolgen terminieren."),
         },
         {
+            "href": "/verwaltung/fragen",
+            "title": _("Einwohnerfragen"),
+            "text": _("Fragen für die Einwohnerfragestunde prüfen, zulassen und beantworten."),
+        },
+        {
             "href": "/sitzungen",
             "title": _("Sitzungen"),
             "text": _("Alle Sitzungen einschließlich der nichtöffentlichen ansehen."),
