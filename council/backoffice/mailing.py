@@ -15,6 +15,7 @@ left ``sending`` by a process that died is marked ``uncertain`` (it may have gon
 clerk instead of being sent again. Failed rows are retried after :data:`RETRY_DELAYS_S` (backoff),
 bounded in rounds and time: a server that cannot be reached ends the round after one connect attempt
 (the rest of the round waits for the next one), so a dead server costs one connect timeout per round.
+Between rounds no worker waits: the job is queued again with ``run_after`` (``RetryLater``).
 """
 
 from __future__ import annotations
@@ -277,6 +278,8 @@ class DispatchResult:
     uncertain: int = 0
     skipped: int = 0
     rounds: int = 0
+    #: Seconds until the next round, when one is due (the job is queued again with ``round_no + 1``).
+    retry_in: float | None = None
     state: str = "done"
     errors: list[str] = field(default_factory=list)
 
@@ -299,10 +302,14 @@ async def run_dispatch(
     dispatch_id: int,
     *,
     sender: Sender = send_batch,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    round_no: int = 0,
     progress: Callable[[float, str], Awaitable[None]] | None = None,
 ) -> DispatchResult:
-    """Send the dispatch's pending (and earlier failed) mails; see the module docstring."""
+    """One round: send the dispatch's pending (and earlier failed) mails; see the module docstring.
+
+    When some failed and round ``round_no`` was not the last, the result says ``retry_in`` (seconds)
+    and leaves them for the next round; after the last round they stay ``failed`` for the clerk.
+    """
     result = DispatchResult()
     async with sessionmaker() as s:
         dispatch = await s.get(InvitationDispatch, dispatch_id)
@@ -333,25 +340,21 @@ async def run_dispatch(
         dispatch.state = "sending"
         await s.commit()
 
-    for round_no in range(len(RETRY_DELAYS_S) + 1):
-        async with sessionmaker() as s:
-            due_ids = list(
-                (
-                    await s.execute(
-                        select(InvitationDelivery.id)
-                        .where(
-                            InvitationDelivery.dispatch_id == dispatch_id,
-                            InvitationDelivery.state.in_(("pending", "failed")),
-                        )
-                        .order_by(InvitationDelivery.id)
-                        .limit(MAX_RECIPIENTS)
+    async with sessionmaker() as s:
+        due_ids = list(
+            (
+                await s.execute(
+                    select(InvitationDelivery.id)
+                    .where(
+                        InvitationDelivery.dispatch_id == dispatch_id,
+                        InvitationDelivery.state.in_(("pending", "failed")),
                     )
-                ).scalars()
-            )
-        if not due_ids:
-            break
-        if round_no > 0:
-            await sleep(RETRY_DELAYS_S[round_no - 1])
+                    .order_by(InvitationDelivery.id)
+                    .limit(MAX_RECIPIENTS)
+                )
+            ).scalars()
+        )
+    if due_ids:
         result.rounds += 1
         for start in range(0, len(due_ids), BATCH):
             unreachable = await _send_ids(
@@ -367,6 +370,16 @@ async def run_dispatch(
                 )
             if unreachable:  # the rest of this round waits for the next one (after the backoff)
                 break
+        if round_no < len(RETRY_DELAYS_S):
+            async with sessionmaker() as s:
+                left = (await counts(s, dispatch_id))
+            if left.get("pending", 0) or left.get("failed", 0):
+                # Another round after the backoff: the job is queued again (no worker waits).
+                result.state = "retrying"
+                result.retry_in = RETRY_DELAYS_S[round_no]
+                result.sent = left.get("sent", 0)
+                result.failed = left.get("failed", 0) + left.get("pending", 0)
+                return result
 
     async with sessionmaker() as s:
         # Not tried because the server was unreachable in every round: failed, for the clerk's retry.

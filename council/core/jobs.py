@@ -6,6 +6,10 @@ default runs one worker inside the web process; ``rathaus worker`` runs the same
 process. A job left ``running`` by a crashed process is put back in the queue when a worker starts
 (and when its heartbeat is older than ``stale_after``), so work is resumed, not lost. Job functions
 must therefore be idempotent (or checkpoint their own progress).
+
+A job that should try again later without holding a worker (a mail server that refused, say) raises
+:class:`RetryLater`: the row goes back to the queue with ``run_after`` set and, optionally, a new
+payload (its next round); that does not count as a failed attempt, and no worker sleeps meanwhile.
 """
 
 from __future__ import annotations
@@ -51,6 +55,18 @@ class Job(Base):
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Not claimed before this time (set by :class:`RetryLater`); None: as soon as a worker is free.
+    run_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RetryLater(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by a job function: queue this job again in ``delay_s`` seconds (with ``payload``)."""
+
+    def __init__(self, delay_s: float, payload: dict[str, Any] | None = None, message: str = "") -> None:
+        super().__init__(message or f"retry in {delay_s:g} s")
+        self.delay_s = max(0.0, float(delay_s))
+        self.payload = payload
+        self.message = message
 
 
 @dataclass
@@ -188,12 +204,17 @@ class JobRunner:
 
     async def _claim(self) -> Job | None:
         async with self.sessionmaker() as s:
+            now = utcnow()
             candidate = (
-                await s.execute(select(Job.id).where(Job.state == "queued").order_by(Job.id).limit(1))
+                await s.execute(
+                    select(Job.id)
+                    .where(Job.state == "queued", or_(Job.run_after.is_(None), Job.run_after <= now))
+                    .order_by(Job.id)
+                    .limit(1)
+                )
             ).scalar_one_or_none()
             if candidate is None:
                 return None
-            now = utcnow()
             # Compare-and-set: only one worker wins the row, on SQLite and PostgreSQL alike.
             res = await s.execute(
                 update(Job)
@@ -228,6 +249,19 @@ class JobRunner:
             if fn is None:
                 raise LookupError(f"no job function registered for {row.kind!r}")
             await fn(ctx)
+        except RetryLater as later:
+            values: dict[str, Any] = {
+                "state": "queued",
+                "run_after": utcnow() + timedelta(seconds=later.delay_s),
+                "attempts": Job.attempts - 1,  # waiting is not a failed attempt
+                "worker": None,
+                "message": later.message or None,
+            }
+            if later.payload is not None:
+                values["payload"] = later.payload
+            async with self.sessionmaker() as s:
+                await s.execute(update(Job).where(Job.id == row.id).values(**values))
+                await s.commit()
         except Exception as exc:
             log.exception("job %s (%s) failed", row.id, row.kind)
             final = row.attempts >= row.max_attempts or fn is None

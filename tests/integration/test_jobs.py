@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from council.core.jobs import Job, JobContext, JobRunner, enqueue, job
+from council.core.jobs import Job, JobContext, JobRunner, RetryLater, enqueue, job
 from council.core.types import utcnow
 
 calls: list[dict] = []
@@ -29,6 +29,41 @@ async def _flaky(ctx: JobContext) -> None:
 @job("test.broken")
 async def _broken(ctx: JobContext) -> None:
     raise ValueError("always broken")
+
+
+@job("test.later")
+async def _later(ctx: JobContext) -> None:
+    calls.append(dict(ctx.payload))
+    rounds = int(ctx.payload.get("round", 0))
+    if rounds < 2:
+        raise RetryLater(0.3, {"round": rounds + 1}, f"round {rounds} waits")
+
+
+async def test_job_can_wait_without_holding_a_worker(db):
+    """RetryLater: queued again with run_after and the new payload; not claimed before it is due, and
+    waiting is not a failed attempt (max_attempts=1 still lets it finish)."""
+    calls.clear()
+    async with db.sessionmaker() as s:
+        row = enqueue(s, "test.later", {"round": 0}, max_attempts=1)
+        await s.commit()
+        job_id = row.id
+    runner = JobRunner(db.sessionmaker)
+    assert await runner.run_one() is True
+    async with db.sessionmaker() as s:
+        waiting = await s.get(Job, job_id)
+        assert waiting.state == "queued" and waiting.payload == {"round": 1}
+        assert waiting.run_after is not None and waiting.run_after > utcnow()
+        assert waiting.attempts == 0 and waiting.message == "round 0 waits"
+    # Not due yet: the runner finds nothing to do (and does not sleep on it).
+    assert await runner.run_one() is False
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(calls) < 3 and asyncio.get_running_loop().time() < deadline:
+        if not await runner.run_one():
+            await asyncio.sleep(0.05)
+    assert calls == [{"round": 0}, {"round": 1}, {"round": 2}]
+    async with db.sessionmaker() as s:
+        done = await s.get(Job, job_id)
+        assert done.state == "done" and done.attempts == 1
 
 
 async def test_job_runs_once_and_is_done(db):
