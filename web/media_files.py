@@ -30,12 +30,10 @@ import re
 import stat
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
 from sqlalchemy import select
 
 from council.core.db import Database
@@ -50,7 +48,6 @@ VISIBILITY_TTL = 5.0
 SMALL_FILE_BYTES = 4 * 1024 * 1024
 #: The segment cache: at most this many bytes of finished segments in memory per process.
 SEGMENT_CACHE_BYTES = 64 * 1024 * 1024
-STREAM_CHUNK = 256 * 1024
 #: nginx's internal location that aliases the media directory (docs/nginx/rathaus.conf).
 ACCEL_PREFIX = "/_medien_intern/"
 
@@ -65,19 +62,10 @@ CONTENT_TYPES = {
 }
 
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class MediaNotFound(Exception):
     """No such file, or not for this viewer: always answered 404 (never say which)."""
-
-
-class BadRange(Exception):
-    """An unsatisfiable Range header: 416."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__("range not satisfiable")
-        self.size = size
 
 
 @dataclass(frozen=True)
@@ -287,42 +275,6 @@ class MediaAccess:
         if immutable and len(data) == file.size:
             self.segments.put(key, data)
         return data
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) byte for a single ``bytes=`` range, None for no/ignored range, BadRange if
-    unsatisfiable. Multiple ranges are ignored (the whole file is sent), as RFC 9110 allows."""
-    if not header:
-        return None
-    m = _RANGE.match(header.strip())
-    if m is None:
-        return None
-    first_s, last_s = m.groups()
-    if not first_s and not last_s:
-        return None
-    if not first_s:  # suffix: the last N bytes
-        n = int(last_s)
-        if n == 0:
-            raise BadRange(size)
-        return max(0, size - n), size - 1
-    first = int(first_s)
-    last = int(last_s) if last_s else size - 1
-    if first >= size or last < first:
-        raise BadRange(size)
-    return first, min(last, size - 1)
-
-
-async def stream_file(path: Path, first: int, last: int) -> AsyncIterator[bytes]:
-    """Bytes first..last of a file in chunks, read in a worker thread (big files: the MP4)."""
-    remaining = last - first + 1
-    async with await anyio.open_file(path, "rb") as fh:
-        await fh.seek(first)
-        while remaining > 0:
-            chunk = await fh.read(min(STREAM_CHUNK, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
 
 
 def playlist_ended(data: bytes) -> bool:

@@ -375,6 +375,35 @@ async def test_inline_and_download_headers(quiet_settings, town_docs):
     assert 'filename="Vorlage Grundschule Mullerstrae.pdf"' in cd
 
 
+async def test_byte_ranges(quiet_settings, town_docs):
+    """pdf.js asks for parts of a long PDF; a broken download resumes: one range → 206, If-Range of
+    another version → the whole file, unsatisfiable → 416, junk → the whole file."""
+    f = town_docs["public"]
+    data = FileStore(quiet_settings.files_dir).read(f.storage_key)
+    size = len(data)
+    async with client_as(quiet_settings) as client:
+        url = f"/dokumente/{f.id}/datei"
+        whole = await client.get(url)
+        assert whole.headers["accept-ranges"] == "bytes" and whole.headers["content-length"] == str(size)
+        part = await client.get(url, headers={"Range": "bytes=10-99"})
+        assert part.status_code == 206 and part.content == data[10:100]
+        assert part.headers["content-range"] == f"bytes 10-99/{size}"
+        assert part.headers["content-disposition"].startswith("inline;")
+        tail = await client.get(f"/dokumente/{f.id}/download", headers={"Range": "bytes=-16"})
+        assert tail.status_code == 206 and tail.content == data[-16:]
+        resumed = await client.get(url, headers={"Range": "bytes=100-", "If-Range": whole.headers["etag"]})
+        assert resumed.status_code == 206 and resumed.content == data[100:]
+        other = await client.get(url, headers={"Range": "bytes=100-", "If-Range": '"another-version"'})
+        assert other.status_code == 200 and other.content == data
+        beyond = await client.get(url, headers={"Range": f"bytes={size}-"})
+        assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+        for junk in ("bytes=abc", "pages=1-2", "bytes=5-1,7-9", "\u202ebytes=1-2", "bytes=" + "9" * 500):
+            r = await client.get(url, headers={"Range": junk.encode("utf-8", "surrogatepass")})
+            assert r.status_code in (200, 416), (junk, r.status_code)
+            if r.status_code == 200:
+                assert r.content == data
+
+
 async def test_conditional_get(quiet_settings, town_docs):
     f = town_docs["public"]
     async with client_as(quiet_settings) as client:

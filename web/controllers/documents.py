@@ -17,7 +17,6 @@ from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.response import File as FileResponse
 from litestar.response import Redirect, Template
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,7 +44,7 @@ from council.records.models import (
 )
 from web import i18n
 from web.guards import require_staff
-from web.http import http_date, not_modified
+from web.http import http_date, not_modified, ranged_file
 
 #: Media types served inline as stored; anything else is sent as an opaque download.
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
@@ -243,12 +242,8 @@ async def _serve(
     if not_modified(request, etag, modified):
         headers.pop("Content-Disposition")
         return Response(content=b"", status_code=304, headers=headers)
-    return FileResponse(  # type: ignore[return-value]
-        path=path,
-        media_type=media_type,
-        content_disposition_type="inline" if disposition == "inline" else "attachment",
-        headers=headers,
-    )
+    # Byte ranges: pdf.js fetches the pages of a long PDF as it needs them; downloads can resume.
+    return ranged_file(request, path, path.stat().st_size, etag=etag, media_type=media_type, headers=headers)
 
 
 # Compression is pointless for PDFs and would break Content-Length: the app may exclude routes with this opt.

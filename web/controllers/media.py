@@ -14,7 +14,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.response import Stream, Template
+from litestar.response import Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,17 +26,14 @@ from streaming.models import Recording
 from web import i18n
 from web.deps import session_token
 from web.errors import BadInput
-from web.http import http_date, not_modified
+from web.http import http_date, not_modified, ranged_file
 from web.media_files import (
     ACCEL_PREFIX,
-    BadRange,
     MediaAccess,
     MediaFile,
     MediaNotFound,
     cache_control,
-    parse_range,
     playlist_ended,
-    stream_file,
 )
 from web.media_wiring import media_info, meeting_chapters
 
@@ -113,31 +110,8 @@ async def media_file(request: Request[Any, Any, Any], meeting_id: int, path: str
         headers["Content-Disposition"] = disposition
     if not_modified(request, file.etag, file.modified):
         return Response(content=b"", status_code=304, headers=headers)
-    wanted = request.headers.get("range")
-    if_range = request.headers.get("if-range")
-    if wanted and if_range and if_range.strip() != file.etag:
-        wanted = None  # the client's partial copy is of another version: send it all
-    try:
-        span = parse_range(wanted, file.size)
-    except BadRange as exc:
-        return Response(
-            content=b"",
-            status_code=416,
-            headers={**headers, "Content-Range": f"bytes */{exc.size}"},
-        )
-    if span is None:
-        first, last, status = 0, file.size - 1, 200
-    else:
-        (first, last), status = span, 206
-        headers["Content-Range"] = f"bytes {first}-{last}/{file.size}"
-    headers["Content-Length"] = str(last - first + 1)
-    if file.size == 0:
-        return Response(content=b"", media_type=file.content_type, headers=headers)
-    return Stream(
-        content=stream_file(file.path, first, last),
-        media_type=file.content_type,
-        status_code=status,
-        headers=headers,
+    return ranged_file(
+        request, file.path, file.size, etag=file.etag, media_type=file.content_type, headers=headers
     )
 
 
