@@ -82,3 +82,64 @@ async def test_ttl_zero_switches_it_off(settings, session):
         await client.get(f"/vorlagen/{town.paper.id}")
         await client.get(f"/vorlagen/{town.paper.id}")
         assert app.state.page_cache.hits == 0
+
+
+async def test_one_render_for_concurrent_misses_and_stale_while_refreshing():
+    """Single flight: 12 residents open the same cold page at once → it is rendered once; when it
+    expires, the requests during the refresh get the expired copy instead of rendering it again."""
+    import asyncio
+    import time
+
+    from litestar import Litestar, get
+    from litestar.middleware import DefineMiddleware
+
+    from web.cache import PageCache, page_cache_middleware
+
+    renders: list[int] = []
+
+    @get("/seite", opt={"page_cache": True}, media_type="text/plain")
+    async def page() -> str:
+        renders.append(1)
+        n = len(renders)
+        await asyncio.sleep(0.3)  # a slow render: the other requests arrive meanwhile
+        return f"Fassung {n}"
+
+    app = Litestar([page], middleware=[DefineMiddleware(page_cache_middleware)])
+    app.state.page_cache = cache = PageCache(ttl=60.0)
+
+    async def fetch() -> str:
+        """One GET straight through the ASGI interface (the test client runs requests one by one)."""
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": "/seite", "raw_path": b"/seite", "root_path": "",
+            "query_string": b"", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 8000),
+        }  # fmt: skip
+        body: list[bytes] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+
+        await app(scope, receive, send)
+        return b"".join(body).decode()
+
+    async with AsyncTestClient(app=app):  # runs the app's start-up
+        answers = await asyncio.gather(*(fetch() for _ in range(12)))
+        assert answers == ["Fassung 1"] * 12
+        assert len(renders) == 1 and cache.misses == 1 and cache.hits == 11
+        # Expired: one request refreshes, the others meanwhile get the expired copy at once.
+        for entry in cache._entries.values():
+            entry.expires = time.monotonic() - 1
+        answers = await asyncio.gather(*(fetch() for _ in range(6)))
+        assert len(renders) == 2 and cache.stale_hits == 5
+        assert sorted(answers) == ["Fassung 1"] * 5 + ["Fassung 2"]
+        assert await fetch() == "Fassung 2"
+        # Expired beyond the grace (one more TTL): never served.
+        for entry in cache._entries.values():
+            entry.expires = time.monotonic() - cache.ttl - 1
+        assert await fetch() == "Fassung 3"
+        assert cache._inflight == {}
