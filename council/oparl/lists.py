@@ -14,7 +14,7 @@
     page (no ``page``/``after``/``before``) also carries the count, for ``pagination`` and ``last``.
 * ``parse_list_params(query)``: the filters ``created_since``, ``created_until``, ``modified_since``,
   ``modified_until`` (full date-times), ``omit_internal``, ``limit`` (a hint: 1..1000, default 100;
-  meetings 25, see ``DEFAULT_LIMITS``),
+  meetings 10, papers and files 50, see ``DEFAULT_LIMITS``),
   ``page``, ``after`` and ``before``. Bad values raise ``BadListParameter`` (answered 400 with an OParl
   Error object).
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -58,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer, selectinload, undefer
 from sqlalchemy.orm.interfaces import LoaderOption
 
+from council.oparl.cache import Counts
 from council.oparl.serialize import BERLIN, ConsultationRefs, FileRefs, LocationRefs, PaperRefs
 from council.records.access import (
     ANONYMOUS,
@@ -93,9 +94,12 @@ from council.records.models import (
 #: Largest id a URL may carry (PostgreSQL integer); larger ones are simply not found.
 MAX_ID = 2**31 - 1
 DEFAULT_LIMIT = 100
-#: Default page sizes of lists whose objects embed many others (a meeting embeds its ~20 agenda items:
-#: 100 meetings are ~2,200 agenda items and 1.5 MB of JSON). ``limit`` still asks for more.
-DEFAULT_LIMITS = {"meeting": 25}
+#: Default page sizes of lists whose objects are big: a meeting embeds its ~20 agenda items and their
+#: files (100 meetings are ~2,200 agenda items and 1.5 MB of JSON; 10 are ~170 kB), a paper its files
+#: and consultations (50: ~100 kB), a file in the files list carries its extracted text (50: 80-200 kB).
+#: OParl 1.1 leaves the page size to the server; ``limit`` still asks for more (up to ``MAX_LIMIT``), and
+#: the links carry it.
+DEFAULT_LIMITS = {"meeting": 10, "paper": 50, "file": 50}
 MAX_LIMIT = 1000
 MAX_PAGE = 1_000_000
 
@@ -430,6 +434,16 @@ async def first_body_id(session: AsyncSession) -> int | None:
     return int(value) if value is not None else None
 
 
+async def body_list_start(session: AsyncSession, body_id: int) -> tuple[bool, int | None]:
+    """Before a list under ``/body/{id}/``: whether that body is visible, and the first body's id (see
+    ``body_scope``) — one statement (``is_visible`` and ``first_body_id`` together)."""
+    if not 0 < body_id <= MAX_ID:
+        return False, None
+    visible = exists(select(Body.id).where(Body.id == body_id, KIND_SPECS["body"].visible))
+    found, first = (await session.execute(select(visible, select(func.min(Body.id)).scalar_subquery()))).one()
+    return bool(found), int(first) if first is not None else None
+
+
 def body_scope(
     kind: str, body_id: int, first_body: int | None, *, correlated: bool = False
 ) -> ColumnElement[bool]:
@@ -573,9 +587,41 @@ class Page:
 Scope = ColumnElement[bool] | Callable[[bool], ColumnElement[bool]]
 
 
-async def list_page(session: AsyncSession, kind: str, scope: Scope, params: ListParams) -> Page:
+#: The tables a list's count and ``Last-Modified`` read (besides link tables: a change to a record's
+#: links bumps its ``modified``): their latest ``modified`` tags a cached count (``council.oparl.cache``).
+COUNT_TABLES: dict[str, tuple[Any, ...]] = {
+    "body": (Body,),
+    "legislative-term": (LegislativeTerm,),
+    "location": (Location,),
+    "organization": (Organization,),
+    "person": (Person,),
+    "membership": (Membership, Person),
+    "meeting": (Meeting,),
+    "agenda-item": (AgendaItem, Meeting),
+    "paper": (Paper,),
+    "consultation": (Consultation, Paper),
+    "file": (File,),
+}
+#: One statement per kind: the latest ``modified`` of each of its tables (an index lookup each).
+_VERSIONS = {
+    kind: select(*(select(func.max(m.modified)).scalar_subquery() for m in models))
+    for kind, models in COUNT_TABLES.items()
+}
+
+
+async def list_page(
+    session: AsyncSession,
+    kind: str,
+    scope: Scope,
+    params: ListParams,
+    *,
+    counts: Counts | None = None,
+    count_key: Hashable | None = None,
+) -> Page:
     """``scope``: the rows of the list, or a function of ``correlated`` giving them (``body_scope``):
-    keyset pages use the correlated form."""
+    keyset pages use the correlated form. ``counts``: a cache of the lists' counts and ``Last-Modified``
+    (first and numbered pages), ``count_key``: what names the list besides its kind and filters (the
+    parent's kind and id)."""
     spec = KIND_SPECS[kind]
     model = spec.model
     if not params.limit_given and kind in DEFAULT_LIMITS:
@@ -589,26 +635,20 @@ async def list_page(session: AsyncSession, kind: str, scope: Scope, params: List
         visible, shown = spec.shown(keyset=True, include_deleted=params.include_deleted)
         return await _keyset_page(session, kind, spec, where, visible, shown, params)
     shown = or_(spec.visible, spec.tombstone) if params.include_deleted else spec.visible
-    joined = _STATS_JOINS.get(kind)
-    if joined is not None:
-        # the same count as a join with the parent (see _STATS_JOINS)
-        parent, on, listed, visible_joined = joined
-        stats_stmt = (
-            select(
-                func.count() if params.include_deleted else func.count().filter(visible_joined),
-                func.max(model.modified),
-            )
-            .select_from(model)
-            .join(parent, on)
-            .where(*where, listed)
-        )
-    else:
-        stats_stmt = select(func.count().filter(shown), func.max(model.modified)).where(
-            *where, or_(spec.visible, spec.tombstone)
-        )
-    stats = (await session.execute(stats_stmt)).one()
-    total = int(stats[0] or 0)
-    last_modified = _aware(stats[1])
+    stats: tuple[int, datetime | None] | None = None
+    cache_key: Hashable = None
+    version: Any = None
+    if counts is not None and count_key is not None:
+        # The versions first: a change committed between the two statements leaves the count tagged
+        # with the older version, which the next request does not take.
+        version = tuple((await session.execute(_VERSIONS[kind])).one())
+        cache_key = (kind, count_key, *(getattr(params, name) for name in DATETIME_FILTERS))
+        stats = counts.get(cache_key, version)
+    if stats is None:
+        stats = await _stats(session, kind, spec, where, shown, params)
+        if counts is not None and cache_key is not None:
+            counts.put(cache_key, version, stats)
+    total, last_modified = stats
     items: list[Found] = []
     offset = (params.page - 1) * params.limit
     if total and offset < total:
@@ -635,6 +675,37 @@ async def list_page(session: AsyncSession, kind: str, scope: Scope, params: List
         has_next=params.page < pages,
         has_prev=1 < params.page <= pages + 1,
     )
+
+
+async def _stats(
+    session: AsyncSession,
+    kind: str,
+    spec: Kind,
+    where: list[ColumnElement[bool]],
+    shown: ColumnElement[bool],
+    params: ListParams,
+) -> tuple[int, datetime | None]:
+    """The list's count and its latest ``modified`` (``Last-Modified`` of first and numbered pages)."""
+    model = spec.model
+    joined = _STATS_JOINS.get(kind)
+    if joined is not None:
+        # the same count as a join with the parent (see _STATS_JOINS)
+        parent, on, listed, visible_joined = joined
+        stats_stmt = (
+            select(
+                func.count() if params.include_deleted else func.count().filter(visible_joined),
+                func.max(model.modified),
+            )
+            .select_from(model)
+            .join(parent, on)
+            .where(*where, listed)
+        )
+    else:
+        stats_stmt = select(func.count().filter(shown), func.max(model.modified)).where(
+            *where, or_(spec.visible, spec.tombstone)
+        )
+    stats = (await session.execute(stats_stmt)).one()
+    return int(stats[0] or 0), _aware(stats[1])
 
 
 #: Counting a list whose visibility depends on a parent row (an agenda item's meeting, a consultation's
@@ -740,7 +811,7 @@ async def _keyset_page(
 # (docs/oparl.md, Performance).
 
 #: Kinds whose pages and objects are read as rows.
-ROW_KINDS = frozenset({"paper", "meeting", "agenda-item", "file", "consultation"})
+ROW_KINDS = frozenset({"paper", "meeting", "agenda-item", "file", "consultation", "person", "organization"})
 _F = File.__table__
 #: Embedded File copies: every column but ``text``.
 _FILE_COLS = [c for c in _F.c if c.key != "text"]
@@ -753,6 +824,8 @@ _ROW_COLUMNS: dict[str, list[Any]] = {
     "agenda-item": list(AgendaItem.__table__.c),
     "file": list(_F.c),  # the standalone File and the files list carry the text
     "consultation": list(Consultation.__table__.c),
+    "person": list(Person.__table__.c),
+    "organization": list(Organization.__table__.c),
 }
 _ITEM_COLS = list(AgendaItem.__table__.c)
 _ITEM_KEYS = [c.key for c in _ITEM_COLS]
@@ -760,6 +833,8 @@ _CONSULTATION_COLS = list(Consultation.__table__.c)
 _CONSULTATION_KEYS = [c.key for c in _CONSULTATION_COLS]
 _LOCATION_COLS = list(Location.__table__.c)
 _LOCATION_KEYS = [c.key for c in _LOCATION_COLS]
+_MEMBERSHIP_COLS = list(Membership.__table__.c)
+_MEMBERSHIP_KEYS = [c.key for c in _MEMBERSHIP_COLS]
 
 
 class RowRecord(SimpleNamespace):
@@ -847,6 +922,71 @@ async def attach_rows(session: AsyncSession, kind: str, records: Sequence[Any]) 
         await _attach_meetings(session, records)
     elif kind == "agenda-item":
         await _attach_items(session, records)
+    elif kind == "person":
+        await _attach_persons(session, records)
+    elif kind == "organization":
+        await _attach_organizations(session, records)
+
+
+async def _locations(session: AsyncSession, records: Sequence[Any]) -> None:
+    """``record.location`` (a row record or ``None``) from ``record.location_id``: one query."""
+    location_ids = sorted({r.location_id for r in records if r.location_id is not None})
+    locations: dict[int, Any] = {}
+    if location_ids:
+        stmt = _cached("locations", lambda p: select(*_LOCATION_COLS).where(Location.id.in_(p)))
+        for row in (await session.execute(stmt, {"ids": location_ids})).all():
+            loc = _record(_LOCATION_KEYS, row)
+            locations[loc.id] = loc
+    for r in records:
+        r.location = locations.get(r.location_id) if r.location_id is not None else None
+
+
+async def _attach_persons(session: AsyncSession, persons: Sequence[Any]) -> None:
+    """Location and memberships (embedded in full, in id order) of persons."""
+    for p in persons:
+        p.memberships = []
+    if not persons:
+        return
+    by_id = {p.id: p for p in persons}
+    stmt = _cached(
+        "person_memberships",
+        lambda p: select(*_MEMBERSHIP_COLS).where(Membership.person_id.in_(p)).order_by(Membership.id),
+    )
+    for row in (await session.execute(stmt, {"ids": list(by_id)})).all():
+        m = _record(_MEMBERSHIP_KEYS, row)
+        by_id[m.person_id].memberships.append(m)
+    await _locations(session, persons)
+
+
+#: What ``serialize.organization`` reads of a membership it links to: alive, with an alive person.
+_ALIVE_MEMBER = RowRecord(deleted=False)
+
+
+async def _attach_organizations(session: AsyncSession, organizations: Sequence[Any]) -> None:
+    """Location and the ids of the memberships (alive, of an alive person) of organisations."""
+    for o in organizations:
+        o.memberships = []
+    if not organizations:
+        return
+    by_id = {o.id: o for o in organizations}
+    stmt = _cached(
+        "organization_memberships",
+        lambda p: (
+            select(Membership.organization_id, Membership.id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(
+                Membership.organization_id.in_(p),
+                Membership.deleted == false(),
+                Person.deleted == false(),
+            )
+            .order_by(Membership.id)
+        ),
+    )
+    for organization_id, membership_id in (await session.execute(stmt, {"ids": list(by_id)})).all():
+        by_id[organization_id].memberships.append(
+            RowRecord(id=membership_id, deleted=False, person=_ALIVE_MEMBER)
+        )
+    await _locations(session, organizations)
 
 
 def _paper_files(ids: Any) -> list[Select[Any]]:
@@ -1288,6 +1428,7 @@ __all__ = [
     "Found",
     "ListParams",
     "Page",
+    "body_list_start",
     "body_scope",
     "consultation_refs",
     "file_refs",

@@ -17,6 +17,12 @@ Output rules (OParl 1.1, chapter "Datenmodell"/"Objekte"):
 * Rathaus' own fields carry the vendor prefix ``rathaus:`` (see docs/oparl.md).
 
 Relationships the functions read must be loaded eagerly (see ``council.oparl.lists``).
+
+With ``Urls.fragments`` set (the API's ``Urls``; ``council.oparl.cache``), the page serialisers
+return already encoded objects (``msgspec.Raw``) for papers, meetings, agenda items, consultations,
+files, persons and organisations, from a cache keyed by everything the serialiser reads (the ``key``
+tuples below: ids and ``modified`` of the object and of what it embeds, the links computed for the page,
+``omit_internal``); without it they return plain dicts.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from council.core.base import Record
+from council.oparl.cache import Fragments
 from council.records.models import (
     AgendaItem,
     Body,
@@ -93,9 +100,11 @@ def type_uri(name: str) -> str:
 class Urls:
     """Every URL the API emits, from one base URL (``settings.base_url``)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, fragments: Fragments | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.api = self.base + "/oparl/v1"
+        #: Serialised objects to reuse (``council.oparl.cache``); ``None``: build every object.
+        self.fragments = fragments
 
     def system(self) -> str:
         return f"{self.api}/system"
@@ -347,7 +356,24 @@ def location(
 # --- organisations and people ----------------------------------------------------------------------
 
 
-def organization(record: Organization, u: Urls, *, internal: bool = True) -> dict[str, Any]:
+def organization(record: Organization, u: Urls, *, internal: bool = True) -> Any:
+    frags = u.fragments
+    if frags is None:
+        return _organization(record, u, internal=internal)
+    key = (
+        "organization",
+        internal,
+        record.id,
+        record.modified,
+        tuple(m.id for m in record.memberships if alive(m) and alive(m.person)),
+        (record.location.id, record.location.modified)  # type: ignore[union-attr]
+        if internal and alive(record.location)
+        else None,
+    )
+    return frags.get(key, lambda: _organization(record, u, internal=internal))
+
+
+def _organization(record: Organization, u: Urls, *, internal: bool = True) -> dict[str, Any]:
     out = _head(record, "organization", u)
     out["body"] = u.obj("body", record.body_id)
     out["name"] = record.name
@@ -377,7 +403,22 @@ def organization(record: Organization, u: Urls, *, internal: bool = True) -> dic
     return _tail(out, record, u.page(f"/gremien/{record.id}"))
 
 
-def person(record: Person, u: Urls, *, internal: bool = True) -> dict[str, Any]:
+def person(record: Person, u: Urls, *, internal: bool = True) -> Any:
+    frags = u.fragments
+    if frags is None:
+        return _person(record, u, internal=internal)
+    key = (
+        "person",
+        internal,
+        record.id,
+        record.modified,
+        (record.location.id, record.location.modified) if alive(record.location) else None,  # type: ignore[union-attr]
+        tuple((m.id, m.modified) for m in record.memberships if alive(m)) if internal else None,
+    )
+    return frags.get(key, lambda: _person(record, u, internal=internal))
+
+
+def _person(record: Person, u: Urls, *, internal: bool = True) -> dict[str, Any]:
     out = _head(record, "person", u)
     out["body"] = u.obj("body", record.body_id)
     out["name"] = record.name
@@ -428,7 +469,30 @@ def membership(record: Membership, u: Urls, *, embedded: bool = False) -> dict[s
 # --- files ------------------------------------------------------------------------------------------
 
 
-def file(record: File, u: Urls, *, embedded: bool = False, refs: FileRefs | None = None) -> dict[str, Any]:
+def _file_key(record: File | None) -> tuple[int, Any] | None:
+    """A file's part of a fragment key: ``None`` where it is not shown."""
+    return (record.id, record.modified) if file_ok(record) else None  # type: ignore[union-attr]
+
+
+def _files_key(records: Iterable[File]) -> tuple[Any, ...]:
+    return tuple((f.id, f.modified) for f in records if file_ok(f))
+
+
+def file(record: File, u: Urls, *, embedded: bool = False, refs: FileRefs | None = None) -> Any:
+    frags = u.fragments
+    if frags is None or not (embedded or refs is not None):
+        return _file(record, u, embedded=embedded, refs=refs)
+    key = (
+        "file",
+        embedded,
+        record.id,
+        record.modified,
+        None if refs is None else (tuple(refs.meetings), tuple(refs.agenda_items), tuple(refs.papers)),
+    )
+    return frags.get(key, lambda: _file(record, u, embedded=embedded, refs=refs))
+
+
+def _file(record: File, u: Urls, *, embedded: bool = False, refs: FileRefs | None = None) -> dict[str, Any]:
     out = _head(record, "file", u)
     _put(out, "name", record.name)
     _put(out, "fileName", record.file_name)
@@ -453,7 +517,7 @@ def file(record: File, u: Urls, *, embedded: bool = False, refs: FileRefs | None
     return _tail(out, record, u.page(f"/dokumente/{record.id}"))
 
 
-def _files(records: Iterable[File], u: Urls) -> list[dict[str, Any]]:
+def _files(records: Iterable[File], u: Urls) -> list[Any]:
     return [file(f, u, embedded=True) for f in records if file_ok(f)]
 
 
@@ -467,6 +531,43 @@ def _one_file(out: dict[str, Any], key: str, record: File | None, u: Urls) -> No
 
 
 def meeting(
+    record: Meeting,
+    u: Urls,
+    *,
+    internal: bool = True,
+    first_consultation: Mapping[int, int] | None = None,
+) -> Any:
+    frags = u.fragments
+    if frags is None or first_consultation is None:
+        return _meeting(record, u, internal=internal, first_consultation=first_consultation)
+    parts: Any = None
+    if internal:
+        parts = (
+            (record.location.id, record.location.modified) if alive(record.location) else None,  # type: ignore[union-attr]
+            _file_key(record.invitation),
+            _file_key(record.results_protocol),
+            _file_key(record.verbatim_protocol),
+            _files_key(record.auxiliary_files),
+            tuple(
+                _item_key(i, True, True, first_consultation)
+                for i in record.agenda_items
+                if item_ok(i, record)
+            ),
+        )
+    key = (
+        "meeting",
+        internal,
+        record.id,
+        record.modified,
+        tuple(o.id for o in record.organizations if alive(o)),
+        parts,
+    )
+    return frags.get(
+        key, lambda: _meeting(record, u, internal=internal, first_consultation=first_consultation)
+    )
+
+
+def _meeting(
     record: Meeting,
     u: Urls,
     *,
@@ -492,7 +593,8 @@ def meeting(
             out,
             "agendaItem",
             [
-                agenda_item(i, u, embedded=True, meeting=record, first_consultation=first_consultation)
+                # (dicts: the meeting's own fragment holds them)
+                _agenda_item(i, u, embedded=True, first_consultation=first_consultation)
                 for i in record.agenda_items
                 if item_ok(i, record)
             ],
@@ -510,10 +612,45 @@ def agenda_item(
     meeting: Meeting | None = None,
     internal: bool = True,
     first_consultation: Mapping[int, int] | None = None,
-) -> dict[str, Any]:
+) -> Any:
     """``first_consultation``: agenda item id → id of its first visible consultation, computed for a whole
     page at once (``council.oparl.lists.first_consultations``); without it ``record.consultations`` (and
     their papers) must be loaded."""
+    frags = u.fragments
+    if frags is None or first_consultation is None:
+        return _agenda_item(
+            record, u, embedded=embedded, internal=internal, first_consultation=first_consultation
+        )
+    return frags.get(
+        _item_key(record, embedded, internal, first_consultation),
+        lambda: _agenda_item(
+            record, u, embedded=embedded, internal=internal, first_consultation=first_consultation
+        ),
+    )
+
+
+def _item_key(
+    record: AgendaItem, embedded: bool, internal: bool, first_consultation: Mapping[int, int]
+) -> tuple[Any, ...]:
+    return (
+        "agenda-item",
+        embedded,
+        internal,
+        record.id,
+        record.modified,
+        first_consultation.get(record.id),
+        (_file_key(record.resolution_file), _files_key(record.auxiliary_files)) if internal else None,
+    )
+
+
+def _agenda_item(
+    record: AgendaItem,
+    u: Urls,
+    *,
+    embedded: bool = False,
+    internal: bool = True,
+    first_consultation: Mapping[int, int] | None = None,
+) -> dict[str, Any]:
     out = _head(record, "agenda-item", u)
     if not embedded:
         out["meeting"] = u.obj("meeting", record.meeting_id)
@@ -546,9 +683,57 @@ def paper(
     internal: bool = True,
     refs: PaperRefs | None = None,
     consultation_refs: Mapping[int, ConsultationRefs] | None = None,
-) -> dict[str, Any]:
+) -> Any:
     """``refs``/``consultation_refs``: the links computed for a whole page; without them the
     relationships must be loaded."""
+    frags = u.fragments
+    if frags is None or refs is None or consultation_refs is None:
+        return _paper(record, u, internal=internal, refs=refs, consultation_refs=consultation_refs)
+    parts: Any = None
+    if internal:
+        parts = (
+            _file_key(record.main_file),
+            _files_key(record.auxiliary_files),
+            tuple(
+                (c.id, c.modified, c.position, _consultation_refs_key(consultation_refs.get(c.id)))
+                for c in record.consultations
+                if alive(c)
+            ),
+        )
+    key = (
+        "paper",
+        internal,
+        record.id,
+        record.modified,
+        (
+            tuple(refs.related),
+            tuple(refs.superordinated),
+            tuple(refs.subordinated),
+            tuple(refs.originator_persons),
+            tuple(refs.originator_organizations),
+            tuple(refs.under_direction_of),
+        ),
+        parts,
+    )
+    return frags.get(
+        key, lambda: _paper(record, u, internal=internal, refs=refs, consultation_refs=consultation_refs)
+    )
+
+
+def _consultation_refs_key(refs: ConsultationRefs | None) -> tuple[Any, ...] | None:
+    if refs is None:
+        return None
+    return (refs.agenda_item, refs.meeting, tuple(refs.organizations))
+
+
+def _paper(
+    record: Paper,
+    u: Urls,
+    *,
+    internal: bool = True,
+    refs: PaperRefs | None = None,
+    consultation_refs: Mapping[int, ConsultationRefs] | None = None,
+) -> dict[str, Any]:
     out = _head(record, "paper", u)
     out["body"] = u.obj("body", record.body_id)
     _put(out, "name", record.name)
@@ -601,7 +786,7 @@ def paper(
             out,
             "consultation",
             [
-                consultation(
+                _consultation(
                     c,
                     u,
                     embedded=True,
@@ -616,6 +801,16 @@ def paper(
 
 
 def consultation(
+    record: Consultation, u: Urls, *, embedded: bool = False, refs: ConsultationRefs | None = None
+) -> Any:
+    frags = u.fragments
+    if frags is None or refs is None:
+        return _consultation(record, u, embedded=embedded, refs=refs)
+    key = ("consultation", embedded, record.id, record.modified, _consultation_refs_key(refs))
+    return frags.get(key, lambda: _consultation(record, u, embedded=embedded, refs=refs))
+
+
+def _consultation(
     record: Consultation, u: Urls, *, embedded: bool = False, refs: ConsultationRefs | None = None
 ) -> dict[str, Any]:
     out = _head(record, "consultation", u)
@@ -649,7 +844,7 @@ def serialize(
     first_consultation: Mapping[int, int] | None = None,
     paper_refs: Mapping[int, PaperRefs] | None = None,
     consultation_refs: Mapping[int, ConsultationRefs] | None = None,
-) -> dict[str, Any]:
+) -> Any:
     """The standalone copy of ``record`` (of URL segment ``kind``), or its deleted stub."""
     if record.deleted:
         return deleted_stub(record, kind, u)
