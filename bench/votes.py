@@ -1,7 +1,8 @@
 """Council votes under load: a vote burst and SSE fan-out, against the real server in its own process.
 
     .venv/bin/python -m bench.votes [--db sqlite|postgres] [--voters 60] [--burst-seconds 1]
-                                    [--viewers 2000] [--events 10] [--strict]
+                                    [--viewers 2000] [--events 10] [--workers 1] [--channels memory]
+                                    [--strict]
 
 1. **Baseline**: ``--voters`` GET /healthz spread over the same ``--burst-seconds`` (framework, transport,
    client; no database).
@@ -15,6 +16,12 @@
    every event the delivery latency to every viewer (p50/p99, time until the last viewer has it).
    Target: ≥ 2,000 viewers per process, every event delivered to all.
 
+``--workers N`` serves with N uvicorn worker processes, as production does (``rathaus serve --workers 2``,
+docs/deployment.md); they need a shared event bus, so ``--channels`` defaults to ``redis`` then
+(``RATHAUS_REDIS_URL``, default ``redis://127.0.0.1:6379/0``; or ``postgres`` on PostgreSQL). Ballots,
+the close and the SSE viewers then land on whichever worker the kernel picks. Server CPU is summed over
+the worker processes.
+
 Prints a table and writes ``bench/results/votes-<db>-*.json``. The database is fresh every run (SQLite
 under ``var/bench/votes-sqlite``, PostgreSQL database ``rathaus_bench_votes``).
 """
@@ -27,14 +34,25 @@ import os
 import re
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench._load import REPO_ROOT, RESULTS_DIR, Server, machine_info, percentile, write_json
+from bench._load import (
+    _LIVE,
+    REPO_ROOT,
+    RESULTS_DIR,
+    Server,
+    machine_info,
+    percentile,
+    process_cpu_seconds,
+    write_json,
+)
 
 SECRET = "bench-votes-secret-key-not-for-production"
 DEFAULT_PG = os.environ.get("RATHAUS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -79,15 +97,87 @@ async def prepare(db_kind: str, voters: int, pg_admin: str) -> tuple[Any, Any]:
     return settings, vt
 
 
-def server_env(settings: Any) -> dict[str, str]:
+def server_env(settings: Any, channels: str = "memory") -> dict[str, str]:
     return {
         "RATHAUS_DATABASE_URL": settings.resolved_database_url,
         "RATHAUS_VAR_DIR": str(settings.var_dir),
         "RATHAUS_SECRET_KEY": SECRET,
         "RATHAUS_JOBS_IN_PROCESS": "false",
         "RATHAUS_PAGE_CACHE_SECONDS": "0",
+        "RATHAUS_CHANNELS_BACKEND": channels,
+        "RATHAUS_REDIS_URL": os.environ.get("RATHAUS_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "PYTHONPATH": str(REPO_ROOT),
     }
+
+
+def _tree_cpu_seconds(root: int) -> float | None:
+    """User + system CPU of a process and all its descendants (the uvicorn supervisor and its workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = (Path("/proc") / entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    total = [process_cpu_seconds(pid) for pid in tree]
+    known = [t for t in total if t is not None]
+    return sum(known) if known else None
+
+
+class WorkersServer(Server):
+    """``Server`` with ``--workers N`` (the shared loader starts one worker); CPU over all processes."""
+
+    def __init__(self, env: dict[str, str], *, log_path: Path, workers: int) -> None:
+        super().__init__(env, log_path=log_path)
+        self.workers = workers
+
+    def cpu_seconds(self) -> float | None:
+        return _tree_cpu_seconds(self.pid) if self.proc else None
+
+    def start(self) -> None:
+        if self.workers == 1:
+            super().start()
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        cmd = [
+            sys.executable, "-m", "uvicorn", self.app,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(self.workers), "--no-access-log", "--log-level", "warning",
+            "--no-proxy-headers", "--timeout-keep-alive", "30",
+        ]  # fmt: skip
+        _LIVE.add(self)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stop() kills the workers too
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}\n{self.log_tail()}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not answer /healthz; log: {self.log_path}")
+            time.sleep(0.2)
+        # every worker up (each answers /healthz once it is), before the figures start
+        time.sleep(min(10.0, 1.0 * self.workers))
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -187,7 +277,9 @@ async def baseline(base: str, n: int, seconds: float) -> dict[str, Any]:
     return {**stats([ms for ms, _ in res]), "errors": sum(1 for _, code in res if code != 200)}
 
 
-async def vote_burst(base: str, settings: Any, vt: Any, seconds: float) -> dict[str, Any]:
+async def vote_burst(
+    base: str, settings: Any, vt: Any, seconds: float, server: Server | None = None
+) -> dict[str, Any]:
     from council.core.db import Database
     from votes import service
 
@@ -225,9 +317,11 @@ async def vote_burst(base: str, settings: Any, vt: Any, seconds: float) -> dict[
             )
             return (time.perf_counter() - t) * 1000, resp.status_code
 
+        cpu0 = server.cpu_seconds() if server is not None else None
         t_burst = time.perf_counter()
         acks = await spread(n, seconds, ballot)
         burst_wall = time.perf_counter() - t_burst
+        cpu1 = server.cpu_seconds() if server is not None else None
         before = len(viewer.events)
         t_close = time.perf_counter()
         r = await c.post(
@@ -257,6 +351,9 @@ async def vote_burst(base: str, settings: Any, vt: Any, seconds: float) -> dict[
             **stats([ms for ms, code in acks if code == 201]),
             "errors": sum(1 for _, code in acks if code != 201),
         },
+        "server_cpu_ms_per_ballot": None
+        if cpu0 is None or cpu1 is None
+        else round((cpu1 - cpu0) * 1000 / max(1, n), 2),
         "close_request_ms": round(close_ms, 1),
         "result_on_sse_ms": None if sse_ms is None else round(sse_ms, 1),
         "tally": tally,
@@ -350,10 +447,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     nofile = raise_nofile(2 * args.viewers + 512)  # before the server starts: it inherits the limit
     settings, vt = await prepare(args.db, args.voters, args.pg_url)
     log = RESULTS_DIR / f"server-votes-{args.db}.log"
-    with Server(server_env(settings), log_path=log) as server:
+    channels = args.channels or ("memory" if args.workers == 1 else "redis")
+    env = server_env(settings, channels)
+    with WorkersServer(env, log_path=log, workers=args.workers) as server:
         base = server.base_url
         base_line = await baseline(base, args.voters, args.burst_seconds)
-        burst = await vote_burst(base, settings, vt, args.burst_seconds)
+        burst = await vote_burst(base, settings, vt, args.burst_seconds, server)
         cpu_before = server.cpu_seconds()
         fan = await fan_out(base, settings, vt, args.viewers, args.events)
         cpu_after = server.cpu_seconds()
@@ -369,6 +468,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "votes",
         "db": args.db,
+        "workers": args.workers,
+        "channels": channels,
         "nofile_limit": nofile,
         "machine": machine_info(),
         "baseline_healthz": base_line,
@@ -381,11 +482,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 def report(res: dict[str, Any]) -> str:
     b, v, f = res["baseline_healthz"], res["vote_burst"], res["sse_fan_out"]
     lines = [
-        f"votes benchmark ({res['db']}), {v['voters']} voters in {v['burst_seconds']} s, "
-        f"{f['viewers_connected']} SSE viewers",
+        f"votes benchmark ({res['db']}, {res['workers']} worker(s), bus {res['channels']}), "
+        f"{v['voters']} voters in {v['burst_seconds']} s, {f['viewers_connected']} SSE viewers",
         f"  baseline /healthz burst     p50 {b['p50_ms']} ms  p99 {b['p99_ms']} ms  errors {b['errors']}",
         f"  ballot acknowledgement      p50 {v['ack']['p50_ms']} ms  p99 {v['ack']['p99_ms']} ms  "
-        f"max {v['ack']['max_ms']} ms  errors {v['ack']['errors']}  (burst took {v['burst_wall_s']} s)",
+        f"max {v['ack']['max_ms']} ms  errors {v['ack']['errors']}  (burst took {v['burst_wall_s']} s; "
+        f"server CPU {v['server_cpu_ms_per_ballot']} ms per ballot)",
         f"  close → vote.closed on SSE  {v['result_on_sse_ms']} ms  "
         f"(close request {v['close_request_ms']} ms); "
         f"tally {v['tally']} correct={v['tally_correct']}",
@@ -407,6 +509,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--burst-seconds", type=float, default=1.0)
     p.add_argument("--viewers", type=int, default=2000)
     p.add_argument("--events", type=int, default=10, help="votes opened and annulled (two events each)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (production: 2)")
+    p.add_argument(
+        "--channels",
+        choices=["memory", "redis", "postgres"],
+        default=None,
+        help="event bus (default: memory for one worker, redis for several)",
+    )
     p.add_argument("--pg-url", default=DEFAULT_PG)
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     p.add_argument("--no-write", action="store_true", help="do not write JSON to bench/results")

@@ -4,11 +4,13 @@ Lifecycle: draft → open → closed, and any of them → annulled (with a reaso
 rule, question) can be changed only in draft. Ballots are accepted only while the poll is open, only from
 present members with voting right who have not declared a conflict of interest for the agenda item
 (derived from the timeline, ``council.live.attendance``), and only once per voter and poll — the database
-enforces that with a unique constraint; the service checks first, under the poll's lock, to answer 409.
+enforces that with a unique constraint, and the ballot's insert asks it (``ON CONFLICT DO NOTHING``) to
+answer 409 without an error.
 
 Every state change and every ballot is one transaction that starts by locking the poll row (an UPDATE:
 a row lock on PostgreSQL, the write lock on SQLite), so ballots, closing and annulling of one poll are
-serialised and a ballot can never slip in after the close. Each appends to the hash-chained log
+serialised and a ballot can never slip in after the close. A ballot is the hot path: one read, then a
+short write of plain statements (see "the ballot path" below). Each appends to the hash-chained log
 (``votes.log``) in the same transaction. Opening, closing and annulling record timeline events
 (``vote.opened`` / ``vote.closed`` / ``vote.annulled``) through ``council.live.bus.record_event``, which
 commits and then publishes on the event bus.
@@ -20,12 +22,34 @@ ballot holds neither the choice nor anything derived from it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import unicodedata
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date, datetime
+from functools import cache
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +63,7 @@ from votes.models import (
     CHOICES,
     Ballot,
     Choice,
+    HashLogEntry,
     IdempotencyKey,
     Poll,
     PollKind,
@@ -170,55 +195,23 @@ async def eligibility(session: AsyncSession, poll: Poll) -> Eligibility:
 
 
 async def voter_eligibility(session: AsyncSession, poll: Poll, person_id: int) -> Eligibility:
-    """``eligibility`` narrowed to one person, in one statement (after the meeting): this runs for
-    every ballot, so it must not load every membership and attendance event of the meeting."""
-    from zoneinfo import ZoneInfo
-
-    meeting = await session.get(Meeting, poll.meeting_id)
-    assert meeting is not None
-    day = (meeting.start or utcnow()).astimezone(ZoneInfo("Europe/Berlin")).date()
-    org_ids = select(meeting_organization.c.organization_id).where(
-        meeting_organization.c.meeting_id == meeting.id
-    )
-    voting = exists(
-        select(Membership.id).where(
-            Membership.person_id == person_id,
-            Membership.organization_id.in_(org_ids),
-            Membership.deleted.is_(False),
-            Membership.voting_right.is_(True),
-            or_(Membership.start_date.is_(None), Membership.start_date <= day),
-            or_(Membership.end_date.is_(None), Membership.end_date >= day),
-        )
-    )
-
-    def last_kind(kinds: list[str], *conds: Any) -> Any:
-        return (
-            select(TimelineEvent.kind)
-            .where(
-                TimelineEvent.meeting_id == poll.meeting_id,
-                TimelineEvent.person_id == person_id,
-                TimelineEvent.kind.in_(kinds),
-                *conds,
-            )
-            .order_by(TimelineEvent.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    row = (
-        await session.execute(
-            select(
-                voting.label("voting"),
-                last_kind([EventKind.ATTENDANCE_JOINED, EventKind.ATTENDANCE_LEFT]).label("attendance"),
-                last_kind(
-                    [EventKind.CONFLICT_DECLARED, EventKind.CONFLICT_WITHDRAWN],
-                    TimelineEvent.agenda_item_id == poll.agenda_item_id,
-                ).label("conflict"),
-            )
-        )
-    ).one()
+    """``eligibility`` narrowed to one person, in one statement (two when the meeting is not today): the
+    ballot asks it on every device refresh, so it must not load every membership and attendance event."""
+    day = _DAYS.get(poll.id) or meeting_day(None)
+    params = {
+        "meeting_ref": poll.meeting_id,
+        "item_ref": poll.agenda_item_id,
+        "person_ref": person_id,
+        "day_ref": day,
+    }
+    row = (await session.execute(_VOTER, params)).one()
+    voting = bool(row.voting)
+    true_day = meeting_day(row.meeting_start)
+    if true_day != day:
+        voting = bool((await session.execute(_VOTING, {**params, "day_ref": true_day})).scalar())
+    _remember_day(poll.id, true_day)
     return Eligibility(
-        voting={person_id} if row.voting else set(),
+        voting={person_id} if voting else set(),
         present={person_id} if row.attendance == EventKind.ATTENDANCE_JOINED else set(),
         conflicted={person_id} if row.conflict == EventKind.CONFLICT_DECLARED else set(),
     )
@@ -314,6 +307,51 @@ def _refuse(state: str) -> VoteError:
     return VoteError(_("Die Abstimmung ist bereits geöffnet."), code="open")
 
 
+# --- one writer at a time on SQLite ---------------------------------------------------------------
+#
+# SQLite has one write lock per database; a writer that finds it taken sleeps in SQLite's busy handler,
+# with growing pauses (up to 100 ms), however soon the lock is free again. Under a burst of ballots
+# those pauses, not the work, made the acknowledgements slow. So in one process the vote writes queue
+# on an asyncio lock (per event loop and database) and each starts as soon as the previous commits;
+# across processes the busy handler still decides, and the database lock is what makes it correct.
+
+_P_ = ParamSpec("_P_")
+_R = TypeVar("_R")
+_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_turn(session: AsyncSession) -> AbstractAsyncContextManager[Any]:
+    """Hold this while a vote write transaction runs: the process's SQLite writer lock, or nothing."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return nullcontext()
+    locks = _WRITE_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    key = str(bind.engine.url)
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
+
+
+def _serialised(
+    fn: Callable[Concatenate[AsyncSession, _P_], Awaitable[_R]],
+) -> Callable[Concatenate[AsyncSession, _P_], Awaitable[_R]]:
+    """Run a lifecycle step (one write transaction on ``session``) in its turn (``_write_turn``)."""
+
+    @functools.wraps(fn)
+    async def step(session: AsyncSession, *args: _P_.args, **kwargs: _P_.kwargs) -> _R:
+        async with _write_turn(session):
+            try:
+                return await fn(session, *args, **kwargs)
+            except Exception:
+                await session.rollback()  # (mostly done already) before the next writer's turn
+                raise
+
+    return step
+
+
 # --- the lifecycle ---------------------------------------------------------------------------------
 
 
@@ -328,6 +366,7 @@ def _check_settings(kind: Any, majority: Any) -> tuple[str, str]:
     return str(k), m
 
 
+@_serialised
 async def create_poll(
     session: AsyncSession,
     *,
@@ -365,6 +404,7 @@ async def create_poll(
     return poll
 
 
+@_serialised
 async def update_poll(
     session: AsyncSession,
     poll_id: int,
@@ -401,6 +441,7 @@ async def _item(session: AsyncSession, poll: Poll) -> AgendaItem:
     return item
 
 
+@_serialised
 async def open_poll(session: AsyncSession, publisher: Publisher | None, poll_id: int) -> Poll:
     """draft → open. Refused without a quorum (§ 49 GO NRW) or while another poll of the meeting is open."""
     poll = await _lock_poll(session, poll_id)
@@ -473,22 +514,15 @@ class Answer:
         return self.status == 201
 
 
-def _fingerprint(poll: Poll | None, poll_id: int, choice: Choice) -> str:
+def _fingerprint(kind: str | None, poll_id: int, choice: Choice) -> str:
     # Never the choice of a secret ballot: the key's row names the account.
-    if poll is not None and poll.kind == PollKind.SECRET:
+    if kind == PollKind.SECRET:
         return f"{poll_id}:secret"
     return f"{poll_id}:{choice}"
 
 
-async def _stored(session: AsyncSession, account_id: int, key: str) -> IdempotencyKey | None:
-    return (
-        await session.execute(
-            select(IdempotencyKey).where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
-        )
-    ).scalar_one_or_none()
-
-
-def _replay(row: IdempotencyKey, fingerprint: str) -> Answer:
+def _replay(row: Any, fingerprint: str) -> Answer:
+    """The stored answer for a retried key (``row``: fingerprint, status_code, response)."""
     if row.fingerprint != fingerprint:
         return Answer(
             422,
@@ -498,7 +532,193 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> Answer:
                 "detail": _("Dieser Idempotenzschlüssel wurde schon für eine andere Anfrage benutzt."),
             },
         )
-    return Answer(row.status_code, dict(row.response))
+    return Answer(int(row.status_code), dict(row.response))
+
+
+def _refusal(exc: VoteError) -> Answer:
+    return Answer(exc.status, {"accepted": False, "code": exc.code, "detail": exc.message})
+
+
+# --- the ballot path -------------------------------------------------------------------------------
+#
+# A whole council votes within a second or two, so a ballot is a handful of plain Core statements built
+# once (no ORM identity map, no unit of work), on one connection:
+#
+# 1. one read, outside any lock: the poll's state and kind, whether the viewer may see it, whether the
+#    voter has voting right on the meeting day, is present and not in conflict for the item (all from the
+#    timeline and the memberships, exact at this moment), has voted already, and whether the idempotency
+#    key has an answer stored;
+# 2. the write, serialised per poll: ``UPDATE poll … RETURNING state`` takes the lock (row lock /
+#    SQLite write lock) and re-reads the state; ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` is the
+#    re-check of "has voted" (the unique constraint decides); the log entry (``votes.log``); the answer
+#    under its idempotency key; one commit.
+
+_P = cast(Table, Poll.__table__)
+_AI = cast(Table, AgendaItem.__table__)
+_M = cast(Table, Meeting.__table__)
+_MS = cast(Table, Membership.__table__)
+_MO = meeting_organization
+_TE = cast(Table, TimelineEvent.__table__)
+_B = cast(Table, Ballot.__table__)
+_SP = cast(Table, SecretParticipation.__table__)
+_SC = cast(Table, SecretChoice.__table__)
+_IK = cast(Table, IdempotencyKey.__table__)
+
+_POLL = bindparam("poll_ref", type_=Integer())
+_PERSON = bindparam("person_ref", type_=Integer())
+_ACCOUNT = bindparam("account_ref", type_=Integer())
+_KEY = bindparam("key_ref", type_=String())
+_DAY = bindparam("day_ref", type_=Date())
+_CHOICE = bindparam("choice_ref", type_=String())
+_BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def meeting_day(start: datetime | None) -> date:
+    """The calendar day (Europe/Berlin) on which memberships are judged for a meeting."""
+    return (start or utcnow()).astimezone(_BERLIN).date()
+
+
+def _voting_right(meeting_id: Any, person_id: Any, day: Any) -> Any:
+    """EXISTS: the person has voting right in (one of) the meeting's organizations on ``day``."""
+    return exists(
+        select(_MS.c.id).where(
+            _MS.c.person_id == person_id,
+            _MS.c.organization_id.in_(
+                # correlated to the poll two levels up: say so, auto-correlation looks one level only
+                select(_MO.c.organization_id).where(_MO.c.meeting_id == meeting_id).correlate_except(_MO)
+            ),
+            _MS.c.deleted.is_(False),
+            _MS.c.voting_right.is_(True),
+            or_(_MS.c.start_date.is_(None), _MS.c.start_date <= day),
+            or_(_MS.c.end_date.is_(None), _MS.c.end_date >= day),
+        )
+    )
+
+
+def _last_kind(meeting_id: Any, person_id: Any, kinds: list[str], *conds: Any) -> Any:
+    """The kind of the person's last timeline event among ``kinds`` in the meeting (NULL: none)."""
+    return (
+        select(_TE.c.kind)
+        .where(_TE.c.meeting_id == meeting_id, _TE.c.person_id == person_id, _TE.c.kind.in_(kinds), *conds)
+        .order_by(_TE.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_READ_COLUMNS = (
+    _P.c.state,
+    _P.c.kind,
+    _P.c.meeting_id,
+    select(_M.c.start).where(_M.c.id == _P.c.meeting_id).scalar_subquery().label("meeting_start"),
+    _voting_right(_P.c.meeting_id, _PERSON, _DAY).label("voting"),
+    _last_kind(_P.c.meeting_id, _PERSON, [EventKind.ATTENDANCE_JOINED, EventKind.ATTENDANCE_LEFT]).label(
+        "attendance"
+    ),
+    _last_kind(
+        _P.c.meeting_id,
+        _PERSON,
+        [EventKind.CONFLICT_DECLARED, EventKind.CONFLICT_WITHDRAWN],
+        _TE.c.agenda_item_id == _P.c.agenda_item_id,
+    ).label("conflict"),
+    or_(
+        exists(select(_B.c.id).where(_B.c.poll_id == _P.c.id, _B.c.person_id == _PERSON)),
+        exists(select(_SP.c.id).where(_SP.c.poll_id == _P.c.id, _SP.c.person_id == _PERSON)),
+    ).label("voted"),
+    select(_IK.c.id).where(_IK.c.account_id == _ACCOUNT, _IK.c.key == _KEY).scalar_subquery().label("stored"),
+)
+_READ = select(*_READ_COLUMNS).where(_P.c.id == _POLL)
+_MEETING = bindparam("meeting_ref", type_=Integer())
+_ITEM = bindparam("item_ref", type_=Integer())
+_VOTING = select(_voting_right(_MEETING, _PERSON, _DAY))
+_VOTER = select(
+    select(_M.c.start).where(_M.c.id == _MEETING).scalar_subquery().label("meeting_start"),
+    _voting_right(_MEETING, _PERSON, _DAY).label("voting"),
+    _last_kind(_MEETING, _PERSON, [EventKind.ATTENDANCE_JOINED, EventKind.ATTENDANCE_LEFT]).label(
+        "attendance"
+    ),
+    _last_kind(
+        _MEETING,
+        _PERSON,
+        [EventKind.CONFLICT_DECLARED, EventKind.CONFLICT_WITHDRAWN],
+        _TE.c.agenda_item_id == _ITEM,
+    ).label("conflict"),
+)
+_STORED = select(_IK.c.fingerprint, _IK.c.status_code, _IK.c.response).where(
+    _IK.c.account_id == _ACCOUNT, _IK.c.key == _KEY
+)
+_LOCK_FOR_BALLOT = update(_P).where(_P.c.id == _POLL).values(ballots_cast=_P.c.ballots_cast + 1)
+_LOG_HEAD = cast(Table, HashLogEntry.__table__)
+_COUNT_SECRET = (
+    update(_SC).where(_SC.c.poll_id == _POLL, _SC.c.choice == _CHOICE).values(count=_SC.c.count + 1)
+)
+_INSERT_KEY = insert(_IK)
+
+#: poll id → the meeting day its last ballot was judged on (validated by every read; bounded)
+_DAYS: OrderedDict[int, date] = OrderedDict()
+_DAYS_MAX = 256
+
+
+@cache
+def _lock_for_ballot(dialect: str) -> Any:
+    """The ballot's lock: bump ``ballots_cast`` and return the poll's state, kind and meeting — and the
+    chain's head in the same statement (SQLite: the write lock is held once the row is written, so the
+    head read there is the latest), or the chain's advisory lock (PostgreSQL: taken after the row lock,
+    the order every writer keeps; the head is then read in a statement of its own, with a fresh snapshot)."""
+    if dialect == "postgresql":
+        extra = [func.pg_advisory_xact_lock(log.CHAIN_LOCK_KEY).label("chain_locked")]
+    else:
+        head = select(_LOG_HEAD.c.seq, _LOG_HEAD.c.hash).order_by(_LOG_HEAD.c.seq.desc()).limit(1)
+        extra = [
+            head.with_only_columns(_LOG_HEAD.c.seq).scalar_subquery().label("head_seq"),
+            head.with_only_columns(_LOG_HEAD.c.hash).scalar_subquery().label("head_hash"),
+        ]
+    return _LOCK_FOR_BALLOT.returning(_P.c.state, _P.c.kind, _P.c.meeting_id, *extra)
+
+
+def _remember_day(poll_id: int, day: date) -> None:
+    _DAYS[poll_id] = day
+    _DAYS.move_to_end(poll_id)
+    while len(_DAYS) > _DAYS_MAX:
+        _DAYS.popitem(last=False)
+
+
+#: id(visibility clause) → (the clause, the read statement with it); the clause is kept, so its id stays
+#: its own while cached. Callers pass the same clause object for the same viewer (web caches it per viewer).
+_READS: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+_READS_MAX = 1024
+
+
+def _read_statement(visible: ColumnElement[bool] | None) -> Any:
+    if visible is None:
+        return _READ
+    hit = _READS.get(id(visible))
+    if hit is not None and hit[0] is visible:
+        _READS.move_to_end(id(visible))
+        return hit[1]
+    stmt = (
+        select(*_READ_COLUMNS)
+        .select_from(_P.join(_AI, _AI.c.id == _P.c.agenda_item_id))
+        .where(_P.c.id == _POLL, visible)
+    )
+    _READS[id(visible)] = (visible, stmt)
+    while len(_READS) > _READS_MAX:
+        _READS.popitem(last=False)
+    return stmt
+
+
+@cache
+def _insert_once(dialect: str, table_name: str) -> Any:
+    """``INSERT … ON CONFLICT (its unique key) DO NOTHING RETURNING id`` for the dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = {t.name: t for t in (_B, _SP, _IK)}[table_name]
+    elements = ["account_id", "key"] if table is _IK else ["poll_id", "person_id"]
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).on_conflict_do_nothing(index_elements=elements)
+        return pg.returning(table.c.id)
+    lite = sqlite.insert(table).on_conflict_do_nothing(index_elements=elements)
+    return lite.returning(table.c.id)
 
 
 async def cast_ballot(
@@ -509,63 +729,66 @@ async def cast_ballot(
     account_id: int,
     choice: Any,
     idempotency_key: str | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> Answer:
     """Cast one ballot; never raises for a refusal — the answer says 201, 400, 403, 404, 409 or 422.
 
-    With an idempotency key, the answer is stored (an accepted ballot in the same transaction as the
-    ballot) and a retry with the same key gets it again.
+    ``visible``: a clause on ``AgendaItem`` (``council.records.access.agenda_item_visible``); a poll on
+    an item the viewer cannot see is answered 404, as if it did not exist. With an idempotency key, the
+    answer is stored (an accepted ballot in the same transaction as the ballot) and a retry with the same
+    key gets it again.
     """
-    try:
-        ch = parse_choice(choice)
-    except VoteError as exc:
-        return Answer(exc.status, {"accepted": False, "code": exc.code, "detail": exc.message})
     key = valid_key(idempotency_key)
-    if key is not None:
-        prior = await _stored(session, account_id, key)
-        if prior is not None:
-            poll = await session.get(Poll, poll_id)
-            answer = _replay(prior, _fingerprint(poll, poll_id, ch))
-            await session.rollback()
-            return answer
-        await session.rollback()
     try:
-        answer = await _cast(session, poll_id, person_id=person_id, account_id=account_id, choice=ch, key=key)
-    except IntegrityError:
-        # Lost a race: the same key from a parallel request, or (never expected) the unique ballot.
-        await session.rollback()
-        if key is not None:
-            prior = await _stored(session, account_id, key)
-            if prior is not None:
-                poll = await session.get(Poll, poll_id)
-                answer = _replay(prior, _fingerprint(poll, poll_id, ch))
-                await session.rollback()
-                return answer
-        answer = Answer(
-            409, {"accepted": False, "code": "already_voted", "detail": _("Sie haben bereits abgestimmt.")}
+        answer, fingerprint = await _cast(
+            session,
+            poll_id,
+            person_id=person_id,
+            account_id=account_id,
+            choice=choice,
+            key=key,
+            visible=visible,
         )
-    if not answer.accepted and key is not None and answer.status in (403, 409):
-        await _remember_refusal(session, account_id, key, poll_id, ch, answer)
+    except IntegrityError:
+        # Never expected (the inserts skip conflicts): answer as a lost race, from the stored key if any.
+        await session.rollback()
+        fingerprint = None
+        stored = await _stored_answer(session, account_id, key, None) if key else None
+        answer = stored or _refusal(VoteError(_("Sie haben bereits abgestimmt."), code="already_voted"))
+    if fingerprint is not None and key is not None and answer.status in (403, 409):
+        await _remember_refusal(session, account_id, key, fingerprint, answer)
     return answer
 
 
+async def _stored_answer(
+    session: AsyncSession, account_id: int, key: str, fingerprint: str | None
+) -> Answer | None:
+    row = (await session.execute(_STORED, {"account_ref": account_id, "key_ref": key})).first()
+    await session.rollback()
+    if row is None:
+        return None
+    if fingerprint is None:
+        return Answer(int(row.status_code), dict(row.response))
+    return _replay(row, fingerprint)
+
+
 async def _remember_refusal(
-    session: AsyncSession, account_id: int, key: str, poll_id: int, choice: Choice, answer: Answer
+    session: AsyncSession, account_id: int, key: str, fingerprint: str, answer: Answer
 ) -> None:
-    try:
-        poll = await session.get(Poll, poll_id)
-        session.add(
-            IdempotencyKey(
-                account_id=account_id,
-                key=key,
-                fingerprint=_fingerprint(poll, poll_id, choice),
-                status_code=answer.status,
-                response=answer.body,
-                created=utcnow(),
-            )
-        )
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
+    """Store a refusal under its key (a retry gets the same refusal); a key already taken stays as is."""
+    stmt = _insert_once(session.get_bind().dialect.name, _IK.name)
+    await session.execute(
+        stmt,
+        {
+            "account_id": account_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status_code": answer.status,
+            "response": answer.body,
+            "created": utcnow(),
+        },
+    )
+    await session.commit()
 
 
 async def _cast(
@@ -574,89 +797,153 @@ async def _cast(
     *,
     person_id: int | None,
     account_id: int,
-    choice: Choice,
+    choice: Any,
     key: str | None,
-) -> Answer:
-    def refuse(exc: VoteError) -> Answer:
-        return Answer(exc.status, {"accepted": False, "code": exc.code, "detail": exc.message})
-
-    # 1. Checks on a read snapshot, outside the write lock (keeps the serialised part short): the poll is
-    #    open and takes device ballots, the voter is present with voting right and not in conflict.
-    poll = await session.get(Poll, poll_id)
-    if poll is None:
+    visible: ColumnElement[bool] | None,
+) -> tuple[Answer, str | None]:
+    """The answer and, for a refusal worth remembering under the key, the request's fingerprint."""
+    # 1. The read (outside the lock; keeps the serialised part short).
+    day = _DAYS.get(poll_id) or meeting_day(None)
+    params = {
+        "poll_ref": poll_id,
+        "person_ref": person_id,
+        "account_ref": account_id,
+        "key_ref": key,
+        "day_ref": day,
+    }
+    row = (await session.execute(_read_statement(visible), params)).first()
+    if row is None:
         await session.rollback()
-        return refuse(PollNotFound(_("Diese Abstimmung gibt es nicht.")))
+        return _refusal(PollNotFound(_("Diese Abstimmung gibt es nicht."))), None
+    try:
+        ch = parse_choice(choice)
+    except VoteError as exc:
+        await session.rollback()
+        return _refusal(exc), None
+    fingerprint = _fingerprint(row.kind, poll_id, ch)
+    if key is not None and row.stored is not None:
+        return await _stored_answer(session, account_id, key, fingerprint) or _refusal(
+            VoteError(_("Die Stimme konnte nicht angenommen werden."))
+        ), None
     refusal: VoteError | None = None
-    if poll.state != PollState.OPEN:
-        refusal = _refuse(poll.state)
-    elif poll.kind == PollKind.HANDS:
+    if row.state != PollState.OPEN:
+        refusal = _refuse(row.state)
+    elif row.kind == PollKind.HANDS:
         refusal = VoteError(_("Bei dieser Abstimmung wird per Handzeichen abgestimmt."), code="hands")
     elif person_id is None:
         refusal = NotEligible(_("Ihr Konto ist keinem Ratsmitglied zugeordnet."))
+    elif row.voted:
+        refusal = VoteError(_("Sie haben bereits abgestimmt."), code="already_voted")
     else:
-        elig = await voter_eligibility(session, poll, person_id)
-        if person_id not in elig.eligible:
-            if person_id not in elig.voting:
-                why = _("Sie sind in diesem Gremium nicht stimmberechtigt.")
-            elif person_id in elig.conflicted:
-                why = _(
-                    "Sie haben sich für diesen Tagesordnungspunkt für befangen erklärt und stimmen nicht mit."
-                )
-            else:
-                why = _("Sie sind nicht als anwesend erfasst.")
-            refusal = NotEligible(why)
-    await session.rollback()  # end the read snapshot
+        voting = bool(row.voting)
+        true_day = meeting_day(row.meeting_start)
+        if true_day != day:  # the meeting is not today: judge the memberships on its day
+            voting = bool(
+                (
+                    await session.execute(
+                        _VOTING,
+                        {"meeting_ref": row.meeting_id, "person_ref": person_id, "day_ref": true_day},
+                    )
+                ).scalar()
+            )
+        _remember_day(poll_id, true_day)
+        if not voting:
+            refusal = NotEligible(_("Sie sind in diesem Gremium nicht stimmberechtigt."))
+        elif row.conflict == EventKind.CONFLICT_DECLARED:
+            refusal = NotEligible(
+                _("Sie haben sich für diesen Tagesordnungspunkt für befangen erklärt und stimmen nicht mit.")
+            )
+        elif row.attendance != EventKind.ATTENDANCE_JOINED:
+            refusal = NotEligible(_("Sie sind nicht als anwesend erfasst."))
     if refusal is not None:
-        return refuse(refusal)
+        await session.rollback()
+        return _refusal(refusal), fingerprint
     assert person_id is not None
-    # 2. The write transaction, serialised per poll by the lock: re-check what can change meanwhile
-    #    (the poll closed; a parallel request of the same voter won) — the unique constraint backs it.
-    try:
-        poll = await _lock_poll(session, poll_id, count_ballot=True)
-    except VoteError as exc:
-        return refuse(exc)
-    if poll.state != PollState.OPEN:
-        refusal = _refuse(poll.state)
+    async with _write_turn(session):
+        try:
+            return await _write_ballot(
+                session,
+                poll_id,
+                person_id=person_id,
+                account_id=account_id,
+                choice=ch,
+                key=key,
+                fingerprint=fingerprint,
+            )
+        except Exception:
+            await session.rollback()  # before the next writer's turn
+            raise
+
+
+async def _write_ballot(
+    session: AsyncSession,
+    poll_id: int,
+    *,
+    person_id: int,
+    account_id: int,
+    choice: Choice,
+    key: str | None,
+    fingerprint: str,
+) -> tuple[Answer, str | None]:
+    # 2. The write, serialised per poll by the lock; it re-reads what can change meanwhile (the poll
+    #    closed; a parallel request of the same voter won — the unique constraint decides that).
+    dialect = session.get_bind().dialect.name
+    locked = (await session.execute(_lock_for_ballot(dialect), {"poll_ref": poll_id})).first()
+    if locked is None:
         await session.rollback()
-        return refuse(refusal)
-    if await has_voted(session, poll, person_id):
+        return _refusal(PollNotFound(_("Diese Abstimmung gibt es nicht."))), None
+    if locked.state != PollState.OPEN:
         await session.rollback()
-        return refuse(VoteError(_("Sie haben bereits abgestimmt."), code="already_voted"))
+        return _refusal(_refuse(locked.state)), fingerprint
     now = utcnow()
-    if poll.kind == PollKind.NAMED:
-        session.add(Ballot(poll_id=poll.id, person_id=person_id, choice=str(choice), created=now))
-        body_log: dict[str, Any] = {"person_id": person_id, "choice": str(choice)}
-        kind = "ballot"
+    secret = locked.kind == PollKind.SECRET
+    values: dict[str, Any] = {"poll_id": poll_id, "person_id": person_id, "created": now}
+    if not secret:
+        values["choice"] = str(choice)
+    inserted = (await session.execute(_insert_once(dialect, (_SP if secret else _B).name), values)).first()
+    if inserted is None:
+        await session.rollback()
+        if key is not None:  # the parallel winner may have been this very request, retried
+            replay = await _stored_answer(session, account_id, key, fingerprint)
+            if replay is not None:
+                return replay, None
+        return _refusal(VoteError(_("Sie haben bereits abgestimmt."), code="already_voted")), fingerprint
+    if secret:
+        await session.execute(_COUNT_SECRET, {"poll_ref": poll_id, "choice_ref": str(choice)})
+        body_log: dict[str, Any] = {"person_id": person_id}
     else:
-        session.add(SecretParticipation(poll_id=poll.id, person_id=person_id, created=now))
-        await session.execute(
-            update(SecretChoice)
-            .where(SecretChoice.poll_id == poll.id, SecretChoice.choice == str(choice))
-            .values(count=SecretChoice.count + 1)
-            .execution_options(synchronize_session=False)
-        )
-        body_log = {"person_id": person_id}
-        kind = "participation"
-    await session.flush()
-    entry = await log.append(session, kind, poll_id=poll.id, meeting_id=poll.meeting_id, body=body_log)
-    body: dict[str, Any] = {"accepted": True, "poll_id": poll.id, "receipt": entry.hash, "seq": entry.seq}
-    if poll.kind == PollKind.NAMED:
+        body_log = {"person_id": person_id, "choice": str(choice)}
+    entry = await log.append(
+        session,
+        "participation" if secret else "ballot",
+        poll_id=poll_id,
+        meeting_id=locked.meeting_id,
+        body=body_log,
+        chain_locked=dialect == "postgresql",
+        head=None
+        if dialect == "postgresql"
+        else (int(locked.head_seq or 0), str(locked.head_hash or log.GENESIS)),
+    )
+    body: dict[str, Any] = {"accepted": True, "poll_id": poll_id, "receipt": entry.hash, "seq": entry.seq}
+    if not secret:
         body["choice"] = str(choice)
     if key is not None:
-        session.add(
-            IdempotencyKey(
-                account_id=account_id,
-                key=key,
-                fingerprint=_fingerprint(poll, poll_id, choice),
-                status_code=201,
-                response=body,
-                created=now,
-            )
+        await session.execute(
+            _INSERT_KEY,
+            {
+                "account_id": account_id,
+                "key": key,
+                "fingerprint": fingerprint,
+                "status_code": 201,
+                "response": body,
+                "created": now,
+            },
         )
     await session.commit()
-    return Answer(201, body)
+    return Answer(201, body), None
 
 
+@_serialised
 async def close_poll(
     session: AsyncSession, publisher: Publisher | None, poll_id: int, *, hands: Tally | None = None
 ) -> Poll:
@@ -776,6 +1063,7 @@ async def close_poll(
     return poll
 
 
+@_serialised
 async def annul_poll(session: AsyncSession, publisher: Publisher | None, poll_id: int, reason: str) -> Poll:
     """Any state but annulled → annulled, with a reason. A closed poll's result leaves the agenda item."""
     text = clean_text(reason, MAX_REASON)

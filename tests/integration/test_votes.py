@@ -3,7 +3,9 @@ show of hands, quorum, annulment, idempotency, the hash-chained log and its veri
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, text, update
 
 from council.live.models import EventKind, TimelineEvent
-from council.records.models import AgendaItem
+from council.records.models import AgendaItem, Membership
 from tests.vote_helpers import make_vote_town
 from votes import service
 from votes.models import Ballot, HashLogEntry, IdempotencyKey, Poll, SecretChoice, SecretParticipation
@@ -384,3 +386,84 @@ def test_cli_verify_votes(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Non
         assert bad.exit_code == 1 and "FEHLER" in bad.output
     finally:
         loop.close()
+
+
+async def test_voting_right_is_judged_for_the_polls_meeting_on_its_day(db: Any) -> None:
+    """The ballot's eligibility is one statement correlated to the poll: voting right in the organizations
+    of *this poll's* meeting (a committee member does not become a council member because a committee
+    meeting has a poll too), judged on the *meeting's* day (a membership that ends before it counts as
+    ended, even while it runs today) — for the ballot and for the ballot page alike."""
+    async with db.sessionmaker() as s:
+        vt = await make_vote_town(s, extra_members=1, absent=0)
+        town = vt.town
+        assert town.past_meeting is not None and town.public_item is not None
+        assert town.council_meeting is not None and town.council_meeting.start is not None
+        await service.create_poll(s, meeting_id=town.past_meeting.id, agenda_item_id=town.public_item.id)
+        s.add(
+            Membership(
+                person_id=vt.outsider_person_id,
+                organization_id=town.committee.id,
+                role="Mitglied",
+                voting_right=True,
+                start_date=date(2025, 11, 1),
+            )
+        )
+        s.add(
+            TimelineEvent(
+                meeting_id=vt.meeting_id,
+                kind=EventKind.ATTENDANCE_JOINED,
+                person_id=vt.outsider_person_id,
+                payload={},
+            )
+        )
+        day = service.meeting_day(town.council_meeting.start)
+        await s.execute(
+            update(Membership)
+            .where(Membership.person_id == vt.members[5], Membership.organization_id == town.council.id)
+            .values(end_date=day - timedelta(days=1))
+        )
+        await s.commit()
+        poll = await _poll(s, vt)
+        await service.open_poll(s, None, poll.id)
+        # (a first ballot, so that the next ones are judged by the read statement alone: see _DAYS)
+        assert (await _vote(s, vt, poll, 0, "yes")).status == 201
+        outsider = await service.cast_ballot(
+            s, poll.id, person_id=vt.outsider_person_id, account_id=vt.clerk_account_id, choice="yes"
+        )
+        assert outsider.status == 403 and "stimmberechtigt" in outsider.body["detail"]
+        ended = await _vote(s, vt, poll, 5, "yes")
+        assert ended.status == 403 and "stimmberechtigt" in ended.body["detail"]
+        assert (await _vote(s, vt, poll, 1, "no")).status == 201
+        loaded = await service.get_poll(s, poll.id)
+        for person in (vt.outsider_person_id, vt.members[5]):
+            assert person not in (await service.voter_eligibility(s, loaded, person)).eligible
+        assert vt.members[1] in (await service.voter_eligibility(s, loaded, vt.members[1])).eligible
+
+
+async def test_parallel_retries_with_one_key_get_one_answer(db: Any) -> None:
+    """The same request sent twice at once (a retry racing the original): one ballot, and both get the
+    answer stored under the key — the loser of the race replays it instead of answering 409."""
+    async with db.sessionmaker() as s:
+        vt = await make_vote_town(s)
+        poll = await _poll(s, vt)
+        await service.open_poll(s, None, poll.id)
+    pid = vt.members[0]
+
+    async def send() -> service.Answer:
+        async with db.sessionmaker() as s:
+            return await service.cast_ballot(
+                s,
+                poll.id,
+                person_id=pid,
+                account_id=vt.account_ids[pid],
+                choice="no",
+                idempotency_key="twice-0001",
+            )
+
+    answers = await asyncio.gather(*(send() for _ in range(4)))
+    assert [a.status for a in answers] == [201] * 4
+    assert all(a.body == answers[0].body for a in answers)
+    async with db.sessionmaker() as s:
+        rows = (await s.execute(select(Ballot).where(Ballot.poll_id == poll.id))).scalars().all()
+        assert [(b.person_id, b.choice) for b in rows] == [(pid, "no")]
+        assert (await verify(s, poll_id=poll.id)).ok

@@ -1,9 +1,11 @@
 """Helpers for vote tests that need real server processes.
 
-``ForkServer``: a process that imports the app once and then forks a fresh uvicorn server per request
-(a few milliseconds instead of a second of imports), so that the crash test can kill -9 a server a
-hundred times. ``Subprocess``: a plain ``uvicorn web.asgi:app`` process (two of them on one PostgreSQL
-database for the cross-process race). Both listen on loopback only and are always killed.
+``ForkServer``: a process that imports the app once, warms it (every template compiled, the modules that
+the app imports on startup and on its first requests imported, uvicorn's protocol classes loaded) and
+then forks a fresh uvicorn server per request: a child answers within a few tens of milliseconds and
+serves its first ballot at full speed, so that the crash test can kill -9 a server a hundred times.
+``Subprocess``: a plain ``uvicorn web.asgi:app`` process (two of them on one PostgreSQL database for the
+cross-process race). Both listen on loopback only and are always killed.
 
 Run as ``python -m tests.integration.vote_server``: reads a port per line on stdin, answers the pid.
 """
@@ -48,18 +50,27 @@ def server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-async def wait_ready(base: str, limit_s: float = 20.0, proc: Any = None) -> None:
+async def wait_ready(
+    base: str, limit_s: float = 20.0, proc: Any = None, client: httpx.AsyncClient | None = None
+) -> None:
+    """Poll ``base``/healthz until it answers 200. ``client``: reuse one (a new ``httpx.AsyncClient``
+    costs ~25 ms of CPU, its TLS context, which a loop of a hundred servers feels)."""
     deadline = time.monotonic() + limit_s
-    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=2)
+    try:
         while time.monotonic() < deadline:
             try:
-                if (await client.get("/healthz")).status_code == 200:
+                if (await http.get(f"{base}/healthz", timeout=2)).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError("server process ended")
             await asyncio.sleep(0.01)
+    finally:
+        if own:
+            await http.aclose()
     raise RuntimeError(f"server at {base} did not start")
 
 
@@ -95,9 +106,14 @@ class Subprocess:
 
 
 class ForkServer:
-    """The zygote: ``spawn()`` gives (pid, base URL) of a new server process."""
+    """The zygote: ``spawn()`` gives (pid, base URL) of a new server process.
 
-    def __init__(self, settings: Settings) -> None:
+    With ``spare`` (the default) one server is always forked ahead: ``spawn()`` hands out the one started
+    during the previous round (usually listening already) and forks the next, so a server's start
+    overlaps the round before instead of adding to it.
+    """
+
+    def __init__(self, settings: Settings, *, spare: bool = True) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.vote_server"],
             cwd=ROOT,
@@ -110,8 +126,17 @@ class ForkServer:
             bufsize=1,
         )
         self.children: list[int] = []
+        self.spare = spare
+        self._next: tuple[int, str] | None = None
 
     def spawn(self) -> tuple[int, str]:
+        if not self.spare:
+            return self._fork()
+        current = self._next or self._fork()
+        self._next = self._fork()
+        return current
+
+    def _fork(self) -> tuple[int, str]:
         port = free_port()
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(f"{port}\n")
@@ -137,13 +162,52 @@ class ForkServer:
         self.proc.wait(timeout=10)
 
 
+def _vote_template(name: str) -> bool:
+    """The templates the vote routes render (the page layout and its partials, errors, votes/)."""
+    return name in ("base.html", "error.html") or name.startswith(("votes/", "partials/"))
+
+
+def warm(app: Any) -> None:
+    """Do once, in the zygote, what every forked server would otherwise do on its first requests.
+
+    The app's lifespan runs once (its startup imports the database driver, the stream manager, …) with
+    two requests through it, then shuts down cleanly: no event loop, connection or thread survives into
+    the children. The vote routes' templates are compiled into the environment's cache, which the
+    children inherit.
+    """
+    import threading
+
+    import uvicorn
+
+    env = app.template_engine.engine
+    for name in env.list_templates(filter_func=_vote_template):
+        env.get_template(name)
+    uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error").load()
+
+    async def first_requests() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
+        ):
+            for path in ("/healthz", "/anmelden"):
+                await client.get(path)
+
+    asyncio.run(first_requests())
+    deadline = time.monotonic() + 5
+    for thread in threading.enumerate():  # fork() copies no threads: let none hold a lock meanwhile
+        if thread is not threading.main_thread():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
 def _serve_forever() -> None:
     import uvicorn
 
     from web.app import create_app
 
-    # Built once, before any event loop exists: every child serves a copy made by fork().
+    # Built and warmed once, before any event loop exists: every child serves a copy made by fork().
     app = create_app()
+    warm(app)
     for line in sys.stdin:
         port = int(line)
         pid = os.fork()

@@ -19,12 +19,15 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import MediaType, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
+from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +47,17 @@ _ = i18n.gettext
 MAX_ID = 2**31 - 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-clerk_guard = require_role("clerk", "chair")
+_clerk_role = require_role("clerk", "chair")
+
+
+# Litestar runs a plain-function guard in a worker thread (anyio.to_thread) on every request: a thread
+# hop per ballot. The same checks as coroutines run inline.
+async def login_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    require_login(connection, handler)
+
+
+async def clerk_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    _clerk_role(connection, handler)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -148,6 +161,14 @@ async def _visible_poll(session: AsyncSession, viewer: Viewer, poll_id: int) -> 
     return row[0], row[1]
 
 
+@lru_cache(maxsize=1024)
+def _ballot_visibility(viewer: Viewer) -> Any:
+    """``agenda_item_visible`` for this viewer, built once per viewer and process (``Viewer`` is frozen:
+    a change of roles or memberships is another key). Building the clause costs more than the ballot's
+    statements on a busy burst; the vote service also keeps its statement by this very object."""
+    return agenda_item_visible(viewer)
+
+
 def _publisher(request: Request[Any, Any, Any]) -> ChannelsPlugin:
     return request.app.plugins.get(ChannelsPlugin)
 
@@ -162,9 +183,11 @@ async def ballot_context(
     poll: Poll | None = None,
     *,
     standalone: bool = False,
+    voted: bool | None = None,
 ) -> dict[str, Any]:
     """Context for ``votes/_ballot_body.html``: the meeting's open poll (or ``poll``) as the viewer sees
-    it. The device page (``/sitzungen/{id}/teilnahme``) may pass this as ``ballot`` to render it inline."""
+    it. The device page (``/sitzungen/{id}/teilnahme``) may pass this as ``ballot`` to render it inline.
+    ``voted``: already known (the ballot was just accepted), so not asked again."""
     if poll is None:
         poll = await service.open_poll_of_meeting(session, meeting_id)
     ctx: dict[str, Any] = {
@@ -200,10 +223,10 @@ async def ballot_context(
     if viewer.person_id is None:
         ctx["reason"] = _("Ihr Konto ist keinem Ratsmitglied zugeordnet.")
         return ctx
-    if await service.has_voted(session, poll, viewer.person_id):
+    if voted if voted is not None else await service.has_voted(session, poll, viewer.person_id):
         ctx["voted"] = True
         return ctx
-    elig = await service.eligibility(session, poll)
+    elig = await service.voter_eligibility(session, poll, viewer.person_id)
     if viewer.person_id in elig.eligible:
         ctx["may_vote"] = True
     elif viewer.person_id not in elig.voting:
@@ -221,7 +244,7 @@ def _receipt(value: str | None) -> str | None:
     return value if value and _HEX64.fullmatch(value) else None
 
 
-@get("/abstimmungen/{poll_id:int}", name="vote_ballot", guards=[require_login], cache=False)
+@get("/abstimmungen/{poll_id:int}", name="vote_ballot", guards=[login_guard], cache=False)
 async def ballot_page(
     request: Request[Any, Any, Any],
     poll_id: int,
@@ -238,9 +261,7 @@ async def ballot_page(
     return _page(request, "votes/ballot.html", {"ballot": ctx, "meeting": meeting}, "ballot")
 
 
-@get(
-    "/sitzungen/{meeting_id:int}/stimmzettel", name="vote_ballot_current", guards=[require_login], cache=False
-)
+@get("/sitzungen/{meeting_id:int}/stimmzettel", name="vote_ballot_current", guards=[login_guard], cache=False)
 async def current_ballot(
     request: Request[Any, Any, Any], meeting_id: int, db_session: AsyncSession, viewer: Viewer
 ) -> Template:
@@ -249,7 +270,7 @@ async def current_ballot(
     return _page(request, "votes/ballot.html", {"ballot": ctx, "meeting": meeting}, "ballot")
 
 
-@post("/abstimmungen/{poll_id:int}/stimme", name="vote_cast", guards=[require_login], cache=False)
+@post("/abstimmungen/{poll_id:int}/stimme", name="vote_cast", guards=[login_guard], cache=False)
 async def cast(
     request: Request[Any, Any, Any], poll_id: int, db_session: AsyncSession, viewer: Viewer
 ) -> Any:
@@ -262,29 +283,18 @@ async def cast(
             400, {"accepted": False, "code": "invalid_key", "detail": _("Ungültiger Idempotenzschlüssel.")}
         )
     else:
-        # Visibility first: a poll on an item the viewer cannot see does not exist for them.
-        visible = (
-            await db_session.execute(
-                select(Poll.id)
-                .join(AgendaItem, AgendaItem.id == Poll.agenda_item_id)
-                .where(Poll.id == poll_id, agenda_item_visible(viewer))
-            )
-        ).first()
-        await db_session.rollback()
-        if visible is None:
-            answer = service.Answer(
-                404, {"accepted": False, "code": "not_found", "detail": _("Diese Abstimmung gibt es nicht.")}
-            )
-        else:
-            assert viewer.account_id is not None
-            answer = await service.cast_ballot(
-                db_session,
-                poll_id,
-                person_id=viewer.person_id,
-                account_id=viewer.account_id,
-                choice=choice,
-                idempotency_key=key,
-            )
+        assert viewer.account_id is not None
+        # A poll on an item the viewer cannot see does not exist for them (404): checked in the ballot's
+        # first statement.
+        answer = await service.cast_ballot(
+            db_session,
+            poll_id,
+            person_id=viewer.person_id,
+            account_id=viewer.account_id,
+            choice=choice,
+            idempotency_key=key,
+            visible=_ballot_visibility(viewer),
+        )
     if _wants_json(request):
         return Response(content=answer.body, status_code=answer.status, media_type=MediaType.JSON)
     if answer.status == 404:
@@ -295,16 +305,24 @@ async def cast(
             path=f"/abstimmungen/{poll_id}?quittung={answer.body.get('receipt', '')}", status_code=303
         )
     ctx = await ballot_context(
-        db_session, viewer, poll.meeting_id, poll, standalone=(await _field(request, "view")) == "poll"
+        db_session,
+        viewer,
+        poll.meeting_id,
+        poll,
+        standalone=(await _field(request, "view")) == "poll",
+        voted=True if answer.accepted else None,
     )
     if answer.accepted:
         ctx["message"], ctx["message_ok"] = _("Ihre Stimme wurde gezählt."), True
         ctx["receipt"] = answer.body.get("receipt")
     else:
         ctx["message"] = _detail(answer)
+    if _is_htmx(request):  # the fragment is the ballot alone: no meeting, no page around it
+        return _page(request, "votes/ballot.html", {"ballot": ctx, "meeting": None}, "ballot")
     meeting = await _visible_meeting(db_session, viewer, poll.meeting_id)
-    status = 200 if _is_htmx(request) else answer.status
-    return _page(request, "votes/ballot.html", {"ballot": ctx, "meeting": meeting}, "ballot", status=status)
+    return _page(
+        request, "votes/ballot.html", {"ballot": ctx, "meeting": meeting}, "ballot", status=answer.status
+    )
 
 
 def _detail(answer: service.Answer) -> str:
