@@ -6,11 +6,14 @@ builds a guard for any of the given roles (staff always pass). ``require_admin``
 itself (account management).
 
     @get("/verwaltung", guards=[require_staff])
+
+The guards are coroutines: Litestar runs a plain-function guard in a worker thread on every request
+(a thread hop per request for checks that only read the already-loaded viewer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,7 +26,7 @@ from litestar.response import Redirect
 from web import i18n
 from web.deps import viewer_from_connection
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 LOGIN_PATH = "/anmelden"
 
@@ -46,13 +49,17 @@ def login_url(next_path: str) -> str:
     return f"{LOGIN_PATH}?{urlencode({'next': next_path})}" if next_path and next_path != "/" else LOGIN_PATH
 
 
-def require_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def check_login(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     if not viewer_from_connection(connection).is_authenticated:
         raise LoginRequired(_here(connection))
 
 
-def require_staff(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    require_login(connection, handler)
+async def require_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    check_login(connection)
+
+
+async def require_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    check_login(connection)
     if not viewer_from_connection(connection).is_staff:
         raise PermissionDeniedException(detail=i18n.gettext("Dieser Bereich ist der Verwaltung vorbehalten."))
 
@@ -60,8 +67,8 @@ def require_staff(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseR
 def require_role(*roles: str) -> Guard:
     wanted = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        require_login(connection, handler)
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        check_login(connection)
         viewer = viewer_from_connection(connection)
         if not (viewer.is_staff or viewer.roles & wanted):
             raise PermissionDeniedException(
@@ -71,9 +78,9 @@ def require_role(*roles: str) -> Guard:
     return guard
 
 
-def require_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Only accounts with the role ``admin`` (a clerk is staff but manages no accounts)."""
-    require_login(connection, handler)
+    check_login(connection)
     if "admin" not in viewer_from_connection(connection).roles:
         raise PermissionDeniedException(
             detail=i18n.gettext("Dieser Bereich ist der Administration vorbehalten.")

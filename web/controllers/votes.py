@@ -25,9 +25,7 @@ from typing import Any
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import MediaType, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
-from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,17 +45,8 @@ _ = i18n.gettext
 MAX_ID = 2**31 - 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-_clerk_role = require_role("clerk", "chair")
-
-
-# Litestar runs a plain-function guard in a worker thread (anyio.to_thread) on every request: a thread
-# hop per ballot. The same checks as coroutines run inline.
-async def login_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    require_login(connection, handler)
-
-
-async def clerk_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    _clerk_role(connection, handler)
+login_guard = require_login
+clerk_guard = require_role("clerk", "chair")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
