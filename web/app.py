@@ -147,6 +147,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runner: JobRunner | None = getattr(app.state, "jobs", None)
         if runner is not None:
             await runner.stop()
+        from web.limits import close_form_limiter
+
+        await close_form_limiter(app)
         db: Database | None = getattr(app.state, "db", None)
         if db is not None:
             await db.dispose()

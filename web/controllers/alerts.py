@@ -27,13 +27,13 @@ from council.alerts import service
 from council.alerts.models import SavedSearch
 from council.core.settings import Settings
 from council.questions import mail
-from council.questions.ratelimit import Limiter, make_limiter
 from council.questions.service import QuestionError
 from council.records.access import Viewer
 from web import i18n
 from web.controllers.feeds import RSS_MEDIA_TYPE, _text, _xml
 from web.controllers.questions import _form
 from web.guards import require_login
+from web.limits import client_address, form_limiter
 
 _ = i18n.gettext
 MAX_ID = 2**31 - 1
@@ -68,20 +68,6 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
 
 def _base(request: Request[Any, Any, Any]) -> str:
     return _settings(request).base_url.rstrip("/")
-
-
-def _limiter(request: Request[Any, Any, Any]) -> Limiter:
-    state = request.app.state
-    limiter = state.get("alert_limiter")
-    if limiter is None:
-        limiter = make_limiter(_settings(request))
-        state["alert_limiter"] = limiter
-    return limiter  # type: ignore[no-any-return]
-
-
-def _client(request: Request[Any, Any, Any]) -> str:
-    client = request.scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 def _token(value: str) -> str:
@@ -155,10 +141,10 @@ async def alerts_create(
 
     if form.get("website"):  # honeypot
         return await again("bad_chars", 400, "website")
-    limiter = _limiter(request)
+    limiter = form_limiter(request)
     window = settings.questions_limit_window_s
     if not viewer.is_authenticated and not await limiter.hit(
-        "alert-ip", _client(request), settings.questions_ip_limit, window
+        "alert-ip", client_address(request), settings.questions_ip_limit, window
     ):
         return await again("rate", 429)
     email = (form.get("email") or "").strip()

@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from council.backoffice import subscriptions as svc
 from council.core.settings import Settings
 from council.questions import mail
-from council.questions.ratelimit import Limiter, make_limiter
 from council.questions.service import QuestionError
 from council.records.models import Organization
 from web import i18n
 from web.controllers.questions import _form
+from web.limits import client_address, form_limiter
 
 _ = i18n.gettext
 MAX_ID = 2**31 - 1
@@ -55,20 +55,6 @@ def _msg(code: str) -> str:
 def _settings(request: Request[Any, Any, Any]) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _limiter(request: Request[Any, Any, Any]) -> Limiter:
-    state = request.app.state
-    limiter = state.get("invitation_limiter")
-    if limiter is None:
-        limiter = make_limiter(_settings(request))
-        state["invitation_limiter"] = limiter
-    return limiter  # type: ignore[no-any-return]
-
-
-def _client(request: Request[Any, Any, Any]) -> str:
-    client = request.scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 async def _organization(db_session: AsyncSession, organization_id: int) -> Organization:
@@ -107,9 +93,9 @@ async def subscribe(
 
     if form.get("website"):  # honeypot: people do not see the field, form-filling bots do
         return await again("bad_chars", 400, "website")
-    limiter = _limiter(request)
+    limiter = form_limiter(request)
     window = settings.questions_limit_window_s
-    if not await limiter.hit("invitation-ip", _client(request), settings.questions_ip_limit, window):
+    if not await limiter.hit("invitation-ip", client_address(request), settings.questions_ip_limit, window):
         return await again("rate", 429)
     email = (form.get("email") or "").strip()
     if email and not await limiter.hit(

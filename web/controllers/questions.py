@@ -38,7 +38,6 @@ from council.core.types import utcnow
 from council.live.state import live_state
 from council.questions import mail, service
 from council.questions.models import CLOSED, Question, QuestionStatus, QuestionSupport
-from council.questions.ratelimit import Limiter, make_limiter
 from council.questions.rules import REJECT_REASONS, QuestionRules
 from council.records.access import Viewer, agenda_item_visible, meeting_visible
 from council.records.models import AgendaItem, Meeting
@@ -46,6 +45,7 @@ from streaming.models import Recording
 from transcripts import service as transcript_service
 from web import i18n
 from web.guards import require_staff
+from web.limits import client_address, form_limiter
 
 _ = i18n.gettext
 log = logging.getLogger(__name__)
@@ -81,15 +81,6 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
     return settings
 
 
-def _limiter(request: Request[Any, Any, Any]) -> Limiter:
-    state = request.app.state
-    limiter = state.get("question_limiter")
-    if limiter is None:
-        limiter = make_limiter(_settings(request))
-        state["question_limiter"] = limiter
-    return limiter  # type: ignore[no-any-return]
-
-
 class _NoLock:
     async def __aenter__(self) -> None:
         return None
@@ -110,11 +101,6 @@ def _write_lock(request: Request[Any, Any, Any]) -> Any:
         lock = asyncio.Lock()
         state["question_write_lock"] = lock
     return lock
-
-
-def _client(request: Request[Any, Any, Any]) -> str:
-    client = request.scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 def _publisher(request: Request[Any, Any, Any]) -> ChannelsPlugin | None:
@@ -347,9 +333,9 @@ async def question_submit(
 
     if form.get("website"):  # the honeypot: people leave it empty (it is hidden); bots fill it
         return again("bad_chars", 400, "website")
-    limiter = _limiter(request)
+    limiter = form_limiter(request)
     window = settings.questions_limit_window_s
-    if not await limiter.hit("q-ip", _client(request), settings.questions_ip_limit, window):
+    if not await limiter.hit("q-ip", client_address(request), settings.questions_ip_limit, window):
         return again("rate", 429)
     email = (form.get("email") or "").strip()
     if email and not await limiter.hit(
@@ -483,9 +469,9 @@ async def resident_action(
 async def _follow_up(request: Request[Any, Any, Any], token: str, db_session: AsyncSession) -> Response[Any]:
     settings = _settings(request)
     form = await _form(request)
-    limiter = _limiter(request)
+    limiter = form_limiter(request)
     if not await limiter.hit(
-        "q-ip", _client(request), settings.questions_ip_limit, settings.questions_limit_window_s
+        "q-ip", client_address(request), settings.questions_ip_limit, settings.questions_limit_window_s
     ):
         raise TooMany(detail=_message("rate"))
     async with _write_lock(request):
@@ -598,8 +584,11 @@ async def support(
 ) -> Response[Any]:
     meeting, q = await _published(db_session, viewer, meeting_id, question_id)
     settings = _settings(request)
-    if not await _limiter(request).hit(
-        "q-support", _client(request), settings.questions_support_limit, settings.questions_limit_window_s
+    if not await form_limiter(request).hit(
+        "q-support",
+        client_address(request),
+        settings.questions_support_limit,
+        settings.questions_limit_window_s,
     ):
         raise TooMany(detail=_message("rate"))
     browser = request.cookies.get(SUPPORTER_COOKIE) or ""
