@@ -209,8 +209,31 @@ def cancel_on_sigterm() -> None:
         pass
 
 
+def tree_cpu_seconds(root: int) -> float | None:
+    """User + system CPU of a process and all its descendants (the uvicorn supervisor and its workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = (Path("/proc") / entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    known = [t for t in (process_cpu_seconds(pid) for pid in tree) if t is not None]
+    return sum(known) if known else None
+
+
 class Server:
-    """``uvicorn web.asgi:app`` in its own process (one worker), on loopback, with the given environment.
+    """``uvicorn web.asgi:app`` in its own process (``workers`` worker processes, default 1), on
+    loopback, with the given environment. ``cpu_seconds`` counts the supervisor and its workers.
 
     Use as a context manager; the process group is terminated (then killed) on exit, whatever happened.
     """
@@ -222,7 +245,9 @@ class Server:
         log_path: Path,
         app: str = "web.asgi:app",
         startup_timeout: float = 90.0,
+        workers: int = 1,
     ) -> None:
+        self.workers = max(1, workers)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -238,7 +263,9 @@ class Server:
         return self.proc.pid
 
     def cpu_seconds(self) -> float | None:
-        return process_cpu_seconds(self.pid) if self.proc else None
+        if self.proc is None:
+            return None
+        return process_cpu_seconds(self.pid) if self.workers == 1 else tree_cpu_seconds(self.pid)
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +273,7 @@ class Server:
         cmd = [
             sys.executable, "-m", "uvicorn", self.app,
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--workers", "1", "--no-access-log", "--log-level", "warning",
+            "--workers", str(self.workers), "--no-access-log", "--log-level", "warning",
             "--no-proxy-headers", "--timeout-keep-alive", "30",
         ]  # fmt: skip
         _LIVE.add(self)
@@ -259,6 +286,8 @@ class Server:
             start_new_session=True,  # own process group: we can always kill all of it
         )
         deadline = time.monotonic() + self.startup_timeout
+        # With several workers: a few answers in a row, so that not just the first worker is up.
+        wanted, ready = (1 if self.workers == 1 else 3), 0
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -266,10 +295,13 @@ class Server:
                 )
             try:
                 resp = httpx.get(self.base_url + "/healthz", timeout=2.0)
-                if resp.status_code == 200:
+                ready = ready + 1 if resp.status_code == 200 else 0
+                if ready >= wanted:
+                    if self.workers > 1:
+                        time.sleep(min(10.0, 1.0 * self.workers))  # every worker up before figures start
                     return
             except httpx.HTTPError:
-                pass
+                ready = 0
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"server did not answer /healthz in {self.startup_timeout:.0f} s; log: {self.log_path}"

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -38,8 +36,6 @@ from typing import Any
 import httpx
 
 from bench._load import (
-    _LIVE,
-    REPO_ROOT,
     RESULTS_DIR,
     EndpointResult,
     Server,
@@ -48,7 +44,6 @@ from bench._load import (
     format_table,
     machine_info,
     make_client,
-    process_cpu_seconds,
     warm_up,
     write_json,
 )
@@ -58,61 +53,6 @@ LIST_TARGET = Target(max_p95_ms=50)
 CRAWL_PAPERS_BUDGET_S = 60.0
 LISTS = ["papers", "meetings", "agenda-items", "consultations", "files", "persons", "organizations",
          "memberships", "locations", "legislative-terms"]  # fmt: skip
-
-
-class WorkersServer(Server):
-    """``bench._load.Server`` with ``--workers N`` uvicorn processes; ``cpu_seconds`` sums the CPU of the
-    whole process group (the supervisor and its workers)."""
-
-    def __init__(self, env: Any, *, log_path: Any, workers: int) -> None:
-        super().__init__(env, log_path=log_path)
-        self.workers = max(1, workers)
-
-    def cpu_seconds(self) -> float | None:
-        if self.proc is None:
-            return None
-        total = 0.0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == self.proc.pid:  # field 5: process group
-                total += process_cpu_seconds(int(entry)) or 0.0
-        return total
-
-    def start(self) -> None:
-        if self.workers == 1:
-            super().start()
-            return
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        cmd = [
-            sys.executable, "-m", "uvicorn", self.app,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--workers", str(self.workers), "--no-access-log", "--log-level", "warning",
-            "--no-proxy-headers", "--timeout-keep-alive", "30",
-        ]  # fmt: skip
-        _LIVE.add(self)
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + self.startup_timeout
-        ready = 0
-        while ready < 3:  # a few answers in a row: the workers are up, not just the first one
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log_path}")
-            try:
-                ok = httpx.get(self.base_url + "/healthz", timeout=2.0).status_code == 200
-                ready = ready + 1 if ok else 0
-            except httpx.HTTPError:
-                ready = 0
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not answer /healthz in {self.startup_timeout:.0f} s")
-            time.sleep(0.2)
 
 
 def _count_objects(node: Any) -> int:
@@ -224,7 +164,7 @@ async def bench_one(db_kind: str, args: argparse.Namespace) -> dict[str, Any]:
     results: list[EndpointResult] = []
     baseline: EndpointResult | None = None
     crawl_stats: dict[str, Any] | None = None
-    server = WorkersServer(prepared.server_env(), log_path=log_path, workers=args.workers)
+    server = Server(prepared.server_env(), log_path=log_path, workers=args.workers)
     print(
         f"  server: uvicorn --workers {server.workers}; list pages and objects at client concurrency "
         f"{args.concurrency}, crawl at {args.crawl_concurrency}",

@@ -10,9 +10,10 @@ included), on the same audio, in the same run:
 
 - ``plain``: ``WhisperModel(...).transcribe(whole array, beam_size=5, language="de", vad_filter=True)``
   — the baseline, faster-whisper's defaults otherwise;
-- ``pipeline``: what the final job runs (``transcripts.final.decode_chunks``: ffmpeg on a pipe, 30-60 s
-  chunks cut at pauses; ``WhisperTranscriber`` beam 5 sequential with our hallucination settings/filters);
-- ``pipeline-batched``: the same with ``BatchedInferencePipeline`` per chunk.
+- ``pipeline``: the final job's reading (``transcripts.final.decode_chunks``: ffmpeg on a pipe, 4-5 min
+  chunks cut at pauses) with ``WhisperTranscriber`` beam 5 sequential, our hallucination settings/filters;
+- ``pipeline-batched``: what the final job runs (``final.decode_chunk``: Silero VAD once per chunk, its
+  speech packed into ≤30 s windows decoded with ``BatchedInferencePipeline`` in one call).
 
 RTF is audio seconds / wall seconds (higher is faster; target ≥ 8x at beam 5), WER against the
 reference texts (jiwer, lower-cased, punctuation removed). Live: the first ``--live-seconds`` of the
@@ -91,7 +92,7 @@ def run_variant(variant: str, path: Path, threads: int) -> dict[str, Any]:
         wall = time.perf_counter() - t0
     else:
         from transcripts.engine import WhisperTranscriber
-        from transcripts.final import decode_chunks
+        from transcripts.final import decode_chunk, decode_chunks
 
         transcriber = WhisperTranscriber(s)
         transcriber.model  # load outside the timing, as the plain variant does  # noqa: B018
@@ -103,9 +104,10 @@ def run_variant(variant: str, path: Path, threads: int) -> dict[str, Any]:
                 from transcripts.vad import has_sound
 
                 if has_sound(samples):
-                    segs = await asyncio.to_thread(
-                        transcriber.transcribe, samples, beam_size=5, batched=batched
-                    )
+                    if batched:  # what the final job runs: VAD once, ≤30 s windows batched
+                        segs = (await decode_chunk(transcriber, samples, beam_size=5)).segments
+                    else:
+                        segs = await asyncio.to_thread(transcriber.transcribe, samples, beam_size=5)
                     out += [x.text for x in segs]
             return " ".join(out)
 

@@ -11,24 +11,33 @@ against the speech); ``reverb`` (ffmpeg ``aecho``, a room-like tail).
 
 Accuracy (WER and CER, jiwer, lower-cased, punctuation removed, numbers as words) per variant for:
 ``plain`` — one ``BatchedInferencePipeline.transcribe`` call on the whole array (batch 8, beam 5, VAD:
-the baseline); ``pipeline`` — what the final job runs without the vocabulary (chunks cut at pauses,
-batched beam 5, our filters); ``+correct`` — that plus the post-correction; ``+hotwords`` — with the
+the baseline); ``pipeline`` — what the final job runs without the vocabulary (4-5 min chunks cut at
+pauses, Silero VAD once per chunk, its speech packed into ≤30 s windows decoded batched in one call,
+beam 5, word timestamps, our filters); ``+correct`` — that plus the post-correction; ``+hotwords`` — with the
 meeting's hotwords and the deletion guard; ``+hotwords+correct`` — the whole thing.
 Speed: audio seconds / wall seconds of ``plain`` and of ``+hotwords`` on the same audio in the same
-run (each condition in its own subprocess; peak RSS is that process's ``ru_maxrss``, model included).
+run (each variant and condition in its own subprocess, plain and pipeline back to back per variant so
+the shared machine's drifting load hits both alike; peak RSS is the largest ``ru_maxrss`` of a
+condition's processes, model included).
 
-Simulated meeting (``--meeting-minutes``, shorter than a real 30-minute one to fit the machine): the
-clean audio's first minutes + a 640x360 test picture as an H.264 file, streamed in real time through the
-real ``StreamManager`` (remux, 1 s segments), timeline events written on schedule at the agenda items'
+Simulated meeting (``--meeting-minutes``, 30 for the issue's target; ``--only-meeting`` runs just this):
+the clean audio's first minutes (a longer set, ~31 min, is generated when the meeting is longer than the
+test set) + a 640x360 test picture as an H.264 file, streamed in real time through the real
+``StreamManager`` (remux, 1 s segments), timeline events written on schedule at the agenda items'
 boundaries, each ended item queued by ``web.transcripts_wiring.queue_item`` and run on the ``JobRunner``;
-reported: item end (event) → transcript published. Writes bench/results/transcripts_bias-*.json.
+when the media ends the meeting closes (``meeting.closed``), the stream stops and is archived
+(``streaming.finalize``), and ``web.transcripts_wiring.on_archived`` queues the whole-meeting run, which
+skips the published items. Reported: item end (event) → item transcript published, and meeting close →
+whole-meeting transcript published. Writes bench/results/transcripts_bias*-*.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import re
 import resource
 import shutil
@@ -248,33 +257,72 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
         corrector = Corrector([w for t in terms for w in t.split()])
         tr = WhisperTranscriber(settings)
         tr.model  # noqa: B018 - load before timing
+        conditions = [("pipeline", None), ("+hotwords", words)]
+        chunk_s: dict[str, Any] = {}
+        decode: Any = decode_chunk
+        if kind == "legacy":  # the pipeline before #10's speed work, to compare in the same run
+            conditions = [("legacy+hotwords", words)]
+            chunk_s = {"min_s": 30.0, "max_s": 60.0}
+            decode = legacy_decode_chunk
         for name in names:
             res: dict[str, Any] = {}
-            for label, hw in (("pipeline", None), ("+hotwords", words)):
+            for label, hw in conditions:
                 t = time.perf_counter()
                 texts: list[str] = []
+                windows: list[int] = []
                 redecoded = 0
 
                 async def run(
-                    hw: str | None = hw, path: Path = variant(minutes, name), texts: list[str] = texts
+                    hw: str | None = hw,
+                    path: Path = variant(minutes, name),
+                    texts: list[str] = texts,
+                    windows: list[int] = windows,
                 ) -> None:
                     nonlocal redecoded
-                    async for _off, samples in decode_chunks(settings, path):
-                        r = await decode_chunk(tr, samples, hotwords=hw)
-                        redecoded += int(r.redecoded)
+                    async for _off, samples in decode_chunks(settings, path, **chunk_s):
+                        r = await decode(tr, samples, hotwords=hw)
+                        redecoded += r.redecoded_windows
+                        windows.append(r.windows)
                         texts.extend(s.text for s in r.segments)
 
                 asyncio.run(run())
                 wall = time.perf_counter() - t
                 text = " ".join(texts)
-                res[label] = {"text": text, "wall_s": wall, "redecoded_chunks": redecoded}
+                res[label] = {
+                    "text": text,
+                    "wall_s": wall,
+                    "redecoded_windows": redecoded,
+                    "windows_per_chunk": windows,
+                }
                 fixed = " ".join(corrector.correct(x)[0] for x in texts)
-                res["+correct" if hw is None else "+hotwords+correct"] = {"text": fixed}
+                res["+correct" if hw is None else f"{label}+correct"] = {"text": fixed}
             out[name] = res
         out["hotwords"] = words
         out["hotword_tokens"] = model_token_counter(str(model_dir))(words)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+async def legacy_decode_chunk(transcriber: Any, samples: np.ndarray, *, hotwords: str | None) -> Any:
+    """``final.decode_chunk`` as it was before the speed work (30-60 s chunks, one batched call per
+    chunk with faster-whisper's own VAD, a second Silero pass for the guard, the whole chunk decoded
+    again when it looked truncated) — kept here only as the bench's "before"."""
+    from transcripts.engine import transcribe_async
+    from transcripts.final import _STANDING, PLAIN_MARGIN, ChunkResult, _score, speech_seconds, strip_echo
+
+    segs = await transcribe_async(transcriber, samples, beam_size=5, hotwords=hotwords, batched=True)
+    if not hotwords:
+        return ChunkResult(segs)
+    echo = " ".join(w for w in hotwords.split() if w in _STANDING)
+    segs = [x for x in (strip_echo(seg, echo) for seg in segs) if x is not None]
+    words = sum(len(x.words) or len(x.text.split()) for x in segs)
+    voiced = await asyncio.to_thread(speech_seconds, samples)
+    if voiced < 3.0 or words >= 1.0 * voiced:
+        return ChunkResult(segs, windows=1)
+    plain = await transcribe_async(transcriber, samples, beam_size=5, hotwords=None, batched=True)
+    if _score(plain) > PLAIN_MARGIN * _score(segs):
+        return ChunkResult(plain, redecoded=True, plain_won=True, redecoded_windows=1, windows=1)
+    return ChunkResult(segs, redecoded=True, redecoded_windows=1, windows=1)
 
 
 def run_worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[str, Any]:
@@ -296,6 +344,7 @@ async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[
     from datetime import timedelta
     from types import SimpleNamespace
 
+    import streaming.jobs  # noqa: F401 - registers streaming.finalize (the archive → recording.mp4)
     from council.core.db import Database
     from council.core.jobs import JobRunner
     from council.core.models import metadata  # noqa: F401 - the records' tables
@@ -309,10 +358,15 @@ async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[
     from transcripts.item_models import TranscriptItemRun
     from transcripts.jobs import ITEM_KIND  # noqa: F401 - registers the job kinds
     from transcripts.model_files import ensure_model_dir
+    from transcripts.models import TranscriptRun
     from web.models import metadata as all_tables
-    from web.transcripts_wiring import queue_item
+    from web.transcripts_wiring import on_archived, queue_item
 
     meta = build_set(minutes)
+    if meeting_minutes * 60 > meta["duration"]:
+        # a longer meeting needs a longer set (it runs 1.1-1.2x its nominal minutes; 29 → ~31 min)
+        minutes = float(math.ceil(meeting_minutes * 0.95))
+        meta = build_set(minutes)
     root = WORK / "meeting"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -325,7 +379,7 @@ async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[
     )
     settings.hls_segment_seconds = 1.0
     settings.disk_alarm_free_bytes = 0
-    seconds = meeting_minutes * 60
+    seconds = min(meeting_minutes * 60, float(meta["duration"]))
     media = root / "meeting.mp4"
     clean = str(WORK / f"clean-{minutes:g}.wav")
     subprocess.run(  # noqa: ASYNC221 - before the stream starts; nothing else runs yet
@@ -349,10 +403,14 @@ async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[
         s.add_all(items.values())
         await s.commit()
         mid, item_ids = m.id, {i: it.id for i, it in items.items()}
-    manager = StreamManager(settings, db.sessionmaker)
-    await manager.start()
     runner = JobRunner(db.sessionmaker, settings=settings)
     app = SimpleNamespace(state=SimpleNamespace(settings=settings, db=db, jobs=runner))
+
+    async def archived(meeting_id: int, media_path: Path, started_at: Any, *_: Any) -> None:
+        await on_archived(app, meeting_id, media_path, started_at)  # type: ignore[arg-type]
+
+    manager = StreamManager(settings, db.sessionmaker, on_archived=archived)
+    await manager.start()
     results: list[dict[str, Any]] = []
     jobs_done = asyncio.Event()
 
@@ -390,13 +448,29 @@ async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[
             await s.commit()
         queued.append(asyncio.create_task(queue_item(app, mid, item_ids[i], start, end)))
     await asyncio.gather(*queued)
-    deadline = time.monotonic() + 900
+    # the meeting closes when its media ends: the stream stops, is archived, the whole-meeting job runs
+    close_at = t0 + timedelta(seconds=seconds)
+    wait = (close_at - utcnow()).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    async with db.sessionmaker() as s:
+        s.add(TimelineEvent(meeting_id=mid, kind="meeting.closed", at=close_at))
+        await s.commit()
+    closed_wall = utcnow()
+    with contextlib.suppress(Exception):  # the source may have ended (and stopped the stream) already
+        await manager.stop_stream(mid)
+    from sqlalchemy import select
+
+    deadline = time.monotonic() + 1800
+    final_run: Any = None
     while time.monotonic() < deadline:
         async with db.sessionmaker() as s:
-            from sqlalchemy import select
-
             runs = (await s.execute(select(TranscriptItemRun))).scalars().all()
-        if len(runs) >= len(spans) and all(r.state in ("done", "empty", "failed") for r in runs):
+            final_run = (
+                await s.execute(select(TranscriptRun).where(TranscriptRun.meeting_id == mid))
+            ).scalar_one_or_none()
+        items_over = len(runs) >= len(spans) and all(r.state in ("done", "empty", "failed") for r in runs)
+        if items_over and final_run is not None and final_run.state in ("done", "empty", "failed"):
             break
         await asyncio.sleep(1.0)
     jobs_done.set()
@@ -414,9 +488,36 @@ async def meeting(minutes: float, meeting_minutes: float, threads: int) -> dict[
                 else None,
             }
         )
+    whole: dict[str, Any] = {"state": final_run.state if final_run else None}
+    if final_run is not None and final_run.finished is not None:
+        finished = final_run.finished.replace(tzinfo=closed_wall.tzinfo)
+        whole["close_to_published_s"] = round((finished - closed_wall).total_seconds(), 1)
+        whole["message"] = final_run.message
     await manager.stop()
     await db.dispose()
-    return {"meeting_minutes": meeting_minutes, "items": results}
+    return {
+        "meeting_minutes": round(seconds / 60, 1),
+        "items": results,
+        "whole_meeting": whole,
+        "load_after": _load(),
+    }
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def run_meeting(args: argparse.Namespace) -> None:
+    print(f"simulated meeting: {args.meeting_minutes:g} min in real time, load before {_load()}", flush=True)
+    sim = asyncio.run(meeting(args.minutes, args.meeting_minutes, args.threads))
+    for it in sim["items"]:
+        print(f"item {it['item']} {it['span_s']}: {it['state']}, {it['segments']} segments, "
+              f"end → published {it['end_to_published_s']} s")  # fmt: skip
+    whole = sim["whole_meeting"]
+    print(f"meeting ({sim['meeting_minutes']} min) close → whole transcript published: "
+          f"{whole.get('close_to_published_s')} s ({whole['state']}); "
+          f"load after {sim['load_after']}")  # fmt: skip
+    write_json("transcripts_bias_meeting", {"machine": machine_info(), "meeting": sim})
 
 
 def main() -> None:
@@ -425,7 +526,8 @@ def main() -> None:
     ap.add_argument("--meeting-minutes", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", nargs="+", default=["clean", "noise10", "reverb"])
-    ap.add_argument("--worker", choices=["plain", "pipeline"])
+    ap.add_argument("--worker", choices=["plain", "pipeline", "legacy"])
+    ap.add_argument("--legacy", action="store_true", help="also time the pipeline as it was before #10")
     ap.add_argument("--skip-meeting", action="store_true")
     ap.add_argument("--only-meeting", action="store_true", help="just the simulated meeting")
     args = ap.parse_args()
@@ -433,33 +535,58 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.minutes, args.variants, args.threads), ensure_ascii=False))
         return
     if args.only_meeting:
-        sim = asyncio.run(meeting(args.minutes, args.meeting_minutes, args.threads))
-        for it in sim["items"]:
-            print(f"item {it['item']} {it['span_s']}: {it['state']}, {it['segments']} segments, "
-                  f"end → published {it['end_to_published_s']} s")  # fmt: skip
-        write_json("transcripts_bias_meeting", {"machine": machine_info(), "meeting": sim})
+        run_meeting(args)
         return
     meta = build_set(args.minutes)
     for name in args.variants:
         variant(args.minutes, name)
     ref, duration = meta["reference"], meta["duration"]
-    print(f"test set: {duration / 60:.1f} min, {len(ref.split())} words, variants {args.variants}")
-    plain = run_worker("plain", args.minutes, args.variants, args.threads)
-    pipe = run_worker("pipeline", args.minutes, args.variants, args.threads)
+    print(f"load {_load()}; test set: {duration / 60:.1f} min, {len(ref.split())} words, "
+          f"variants {args.variants}")  # fmt: skip
+    # interleaved, one process per variant and condition: the shared machine's load drifts over
+    # minutes, so each pair (plain, pipeline) on the same audio runs back to back
+    plain: dict[str, Any] = {"peak_rss_mb": 0.0}
+    pipe: dict[str, Any] = {"peak_rss_mb": 0.0}
+    legacy: dict[str, Any] = {"peak_rss_mb": 0.0}
+    kinds = [("plain", plain), ("pipeline", pipe)] + ([("legacy", legacy)] if args.legacy else [])
+    for name in args.variants:
+        for kind, into in kinds:
+            got = run_worker(kind, args.minutes, [name], args.threads)
+            into["peak_rss_mb"] = max(into["peak_rss_mb"], got.pop("peak_rss_mb"))
+            if name in got and name in into:
+                into[name].update(got.pop(name))
+            into.update(got)
+        print(f"{name}: done, load {_load()}", flush=True)
     table: dict[str, Any] = {}
     print(f"{'variant':8} {'condition':20} {'WER':>6} {'CER':>6} {'xRT':>6}")
     for name in args.variants:
-        rows = {"plain": plain[name]["plain"], **pipe[name]}
+        rows = {"plain": plain[name]["plain"], **pipe[name], **legacy.get(name, {})}
         table[name] = {}
         for cond, r in rows.items():
             sc = scores(ref, r["text"])
             rtf = round(duration / r["wall_s"], 1) if "wall_s" in r else None
-            table[name][cond] = {**sc, "xrt": rtf, "redecoded_chunks": r.get("redecoded_chunks")}
+            table[name][cond] = {
+                **sc,
+                "xrt": rtf,
+                "redecoded_windows": r.get("redecoded_windows"),
+                "windows_per_chunk": r.get("windows_per_chunk"),
+            }
             print(f"{name:8} {cond:20} {sc['wer']:6.1f} {sc['cer']:6.1f} {rtf or '':>6}")
     speed = {n: round(plain[n]["plain"]["wall_s"] / pipe[n]["+hotwords"]["wall_s"], 2) for n in args.variants}
     print(f"speed of +hotwords vs plain batched (same audio, same run): {speed}")
+    before = {}
+    if args.legacy:
+        before = {
+            n: round(plain[n]["plain"]["wall_s"] / legacy[n]["legacy+hotwords"]["wall_s"], 2)
+            for n in args.variants
+        }
+        print(f"speed of the pipeline before the speed work (legacy+hotwords) vs plain: {before}")
+        print(f"peak RSS legacy: {legacy['peak_rss_mb']:.0f} MB")
     print(f"peak RSS: plain {plain['peak_rss_mb']:.0f} MB, pipeline {pipe['peak_rss_mb']:.0f} MB")
-    print(f"hotwords: {pipe['hotword_tokens']} tokens")
+    print(f"hotwords: {pipe['hotword_tokens']} tokens; load {_load()}")
+    for name in args.variants:
+        r = pipe[name]["+hotwords"]
+        print(f"{name}: windows per chunk {r['windows_per_chunk']}, decoded again {r['redecoded_windows']}")
     write_json(  # written before the meeting: a failure there must not lose these figures
         "transcripts_bias",
         {
@@ -467,16 +594,14 @@ def main() -> None:
             "minutes": duration / 60,
             "table": table,
             "speed_vs_plain": speed,
+            "legacy_speed_vs_plain": before,
+            "load_after": _load(),
             "peak_rss_mb": {"plain": plain["peak_rss_mb"], "pipeline": pipe["peak_rss_mb"]},
             "hotword_tokens": pipe["hotword_tokens"],
         },
     )
     if not args.skip_meeting:
-        sim = asyncio.run(meeting(args.minutes, args.meeting_minutes, args.threads))
-        for it in sim["items"]:
-            print(f"item {it['item']} {it['span_s']}: {it['state']}, {it['segments']} segments, "
-                  f"end → published {it['end_to_published_s']} s")  # fmt: skip
-        write_json("transcripts_bias_meeting", {"machine": machine_info(), "meeting": sim})
+        run_meeting(args)
 
 
 if __name__ == "__main__":

@@ -34,23 +34,19 @@ import os
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench._load import (
-    _LIVE,
     REPO_ROOT,
     RESULTS_DIR,
     Server,
     machine_info,
     percentile,
-    process_cpu_seconds,
     write_json,
 )
 
@@ -108,76 +104,6 @@ def server_env(settings: Any, channels: str = "memory") -> dict[str, str]:
         "RATHAUS_REDIS_URL": os.environ.get("RATHAUS_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "PYTHONPATH": str(REPO_ROOT),
     }
-
-
-def _tree_cpu_seconds(root: int) -> float | None:
-    """User + system CPU of a process and all its descendants (the uvicorn supervisor and its workers)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = (Path("/proc") / entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents[int(entry)] = int(fields[1])
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    total = [process_cpu_seconds(pid) for pid in tree]
-    known = [t for t in total if t is not None]
-    return sum(known) if known else None
-
-
-class WorkersServer(Server):
-    """``Server`` with ``--workers N`` (the shared loader starts one worker); CPU over all processes."""
-
-    def __init__(self, env: dict[str, str], *, log_path: Path, workers: int) -> None:
-        super().__init__(env, log_path=log_path)
-        self.workers = workers
-
-    def cpu_seconds(self) -> float | None:
-        return _tree_cpu_seconds(self.pid) if self.proc else None
-
-    def start(self) -> None:
-        if self.workers == 1:
-            super().start()
-            return
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        cmd = [
-            sys.executable, "-m", "uvicorn", self.app,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--workers", str(self.workers), "--no-access-log", "--log-level", "warning",
-            "--no-proxy-headers", "--timeout-keep-alive", "30",
-        ]  # fmt: skip
-        _LIVE.add(self)
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: stop() kills the workers too
-        )
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}\n{self.log_tail()}")
-            try:
-                if httpx.get(self.base_url + "/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not answer /healthz; log: {self.log_path}")
-            time.sleep(0.2)
-        # every worker up (each answers /healthz once it is), before the figures start
-        time.sleep(min(10.0, 1.0 * self.workers))
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -449,7 +375,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     log = RESULTS_DIR / f"server-votes-{args.db}.log"
     channels = args.channels or ("memory" if args.workers == 1 else "redis")
     env = server_env(settings, channels)
-    with WorkersServer(env, log_path=log, workers=args.workers) as server:
+    with Server(env, log_path=log, workers=args.workers) as server:
         base = server.base_url
         base_line = await baseline(base, args.voters, args.burst_seconds)
         burst = await vote_burst(base, settings, vt, args.burst_seconds, server)
