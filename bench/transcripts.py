@@ -10,10 +10,10 @@ included), on the same audio, in the same run:
 
 - ``plain``: ``WhisperModel(...).transcribe(whole array, beam_size=5, language="de", vad_filter=True)``
   — the baseline, faster-whisper's defaults otherwise;
-- ``pipeline``: the final job's reading (``transcripts.final.decode_chunks``: ffmpeg on a pipe, 4-5 min
+- ``pipeline``: the final job's reading (``transcripts.final.decode_chunks``: ffmpeg on a pipe, 30-60 s
   chunks cut at pauses) with ``WhisperTranscriber`` beam 5 sequential, our hallucination settings/filters;
-- ``pipeline-batched``: what the final job runs (``final.decode_chunk``: Silero VAD once per chunk, its
-  speech packed into ≤30 s windows decoded with ``BatchedInferencePipeline`` in one call).
+- ``pipeline-batched``: what the final job runs without a vocabulary (``final.decode_chunk``: one
+  ``BatchedInferencePipeline`` call per chunk, beam 5).
 
 RTF is audio seconds / wall seconds (higher is faster; target ≥ 8x at beam 5), WER against the
 reference texts (jiwer, lower-cased, punctuation removed). Live: the first ``--live-seconds`` of the
@@ -104,7 +104,7 @@ def run_variant(variant: str, path: Path, threads: int) -> dict[str, Any]:
                 from transcripts.vad import has_sound
 
                 if has_sound(samples):
-                    if batched:  # what the final job runs: VAD once, ≤30 s windows batched
+                    if batched:  # what the final job runs (without hotwords)
                         segs = (await decode_chunk(transcriber, samples, beam_size=5)).segments
                     else:
                         segs = await asyncio.to_thread(transcriber.transcribe, samples, beam_size=5)

@@ -11,9 +11,9 @@ against the speech); ``reverb`` (ffmpeg ``aecho``, a room-like tail).
 
 Accuracy (WER and CER, jiwer, lower-cased, punctuation removed, numbers as words) per variant for:
 ``plain`` — one ``BatchedInferencePipeline.transcribe`` call on the whole array (batch 8, beam 5, VAD:
-the baseline); ``pipeline`` — what the final job runs without the vocabulary (4-5 min chunks cut at
-pauses, Silero VAD once per chunk, its speech packed into ≤30 s windows decoded batched in one call,
-beam 5, word timestamps, our filters); ``+correct`` — that plus the post-correction; ``+hotwords`` — with the
+the baseline); ``pipeline`` — what the final job runs without the vocabulary (30-60 s chunks cut at
+pauses, one batched beam-5 call per chunk, word timestamps, our filters); ``+correct`` — that plus
+the post-correction; ``+hotwords`` — with the
 meeting's hotwords and the deletion guard; ``+hotwords+correct`` — the whole thing.
 Speed: audio seconds / wall seconds of ``plain`` and of ``+hotwords`` on the same audio in the same
 run (each variant and condition in its own subprocess, plain and pipeline back to back per variant so
@@ -258,31 +258,25 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
         tr = WhisperTranscriber(settings)
         tr.model  # noqa: B018 - load before timing
         conditions = [("pipeline", None), ("+hotwords", words)]
-        chunk_s: dict[str, Any] = {}
-        decode: Any = decode_chunk
-        if kind == "legacy":  # the pipeline before #10's speed work, to compare in the same run
-            conditions = [("legacy+hotwords", words)]
-            chunk_s = {"min_s": 30.0, "max_s": 60.0}
-            decode = legacy_decode_chunk
         for name in names:
             res: dict[str, Any] = {}
             for label, hw in conditions:
                 t = time.perf_counter()
                 texts: list[str] = []
-                windows: list[int] = []
+                chunks: list[int] = []
                 redecoded = 0
 
                 async def run(
                     hw: str | None = hw,
                     path: Path = variant(minutes, name),
                     texts: list[str] = texts,
-                    windows: list[int] = windows,
+                    chunks: list[int] = chunks,
                 ) -> None:
                     nonlocal redecoded
-                    async for _off, samples in decode_chunks(settings, path, **chunk_s):
-                        r = await decode(tr, samples, hotwords=hw)
-                        redecoded += r.redecoded_windows
-                        windows.append(r.windows)
+                    async for _off, samples in decode_chunks(settings, path):
+                        r = await decode_chunk(tr, samples, hotwords=hw)
+                        redecoded += int(r.redecoded)
+                        chunks.append(1)
                         texts.extend(s.text for s in r.segments)
 
                 asyncio.run(run())
@@ -291,8 +285,8 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
                 res[label] = {
                     "text": text,
                     "wall_s": wall,
-                    "redecoded_windows": redecoded,
-                    "windows_per_chunk": windows,
+                    "redecoded_chunks": redecoded,
+                    "chunks": len(chunks),
                 }
                 fixed = " ".join(corrector.correct(x)[0] for x in texts)
                 res["+correct" if hw is None else f"{label}+correct"] = {"text": fixed}
@@ -301,28 +295,6 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
         out["hotword_tokens"] = model_token_counter(str(model_dir))(words)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
-
-
-async def legacy_decode_chunk(transcriber: Any, samples: np.ndarray, *, hotwords: str | None) -> Any:
-    """``final.decode_chunk`` as it was before the speed work (30-60 s chunks, one batched call per
-    chunk with faster-whisper's own VAD, a second Silero pass for the guard, the whole chunk decoded
-    again when it looked truncated) — kept here only as the bench's "before"."""
-    from transcripts.engine import transcribe_async
-    from transcripts.final import _STANDING, PLAIN_MARGIN, ChunkResult, _score, speech_seconds, strip_echo
-
-    segs = await transcribe_async(transcriber, samples, beam_size=5, hotwords=hotwords, batched=True)
-    if not hotwords:
-        return ChunkResult(segs)
-    echo = " ".join(w for w in hotwords.split() if w in _STANDING)
-    segs = [x for x in (strip_echo(seg, echo) for seg in segs) if x is not None]
-    words = sum(len(x.words) or len(x.text.split()) for x in segs)
-    voiced = await asyncio.to_thread(speech_seconds, samples)
-    if voiced < 3.0 or words >= 1.0 * voiced:
-        return ChunkResult(segs, windows=1)
-    plain = await transcribe_async(transcriber, samples, beam_size=5, hotwords=None, batched=True)
-    if _score(plain) > PLAIN_MARGIN * _score(segs):
-        return ChunkResult(plain, redecoded=True, plain_won=True, redecoded_windows=1, windows=1)
-    return ChunkResult(segs, redecoded=True, redecoded_windows=1, windows=1)
 
 
 def run_worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[str, Any]:
@@ -526,8 +498,7 @@ def main() -> None:
     ap.add_argument("--meeting-minutes", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", nargs="+", default=["clean", "noise10", "reverb"])
-    ap.add_argument("--worker", choices=["plain", "pipeline", "legacy"])
-    ap.add_argument("--legacy", action="store_true", help="also time the pipeline as it was before #10")
+    ap.add_argument("--worker", choices=["plain", "pipeline"])
     ap.add_argument("--skip-meeting", action="store_true")
     ap.add_argument("--only-meeting", action="store_true", help="just the simulated meeting")
     args = ap.parse_args()
@@ -547,10 +518,8 @@ def main() -> None:
     # minutes, so each pair (plain, pipeline) on the same audio runs back to back
     plain: dict[str, Any] = {"peak_rss_mb": 0.0}
     pipe: dict[str, Any] = {"peak_rss_mb": 0.0}
-    legacy: dict[str, Any] = {"peak_rss_mb": 0.0}
-    kinds = [("plain", plain), ("pipeline", pipe)] + ([("legacy", legacy)] if args.legacy else [])
     for name in args.variants:
-        for kind, into in kinds:
+        for kind, into in (("plain", plain), ("pipeline", pipe)):
             got = run_worker(kind, args.minutes, [name], args.threads)
             into["peak_rss_mb"] = max(into["peak_rss_mb"], got.pop("peak_rss_mb"))
             if name in got and name in into:
@@ -560,7 +529,7 @@ def main() -> None:
     table: dict[str, Any] = {}
     print(f"{'variant':8} {'condition':20} {'WER':>6} {'CER':>6} {'xRT':>6}")
     for name in args.variants:
-        rows = {"plain": plain[name]["plain"], **pipe[name], **legacy.get(name, {})}
+        rows = {"plain": plain[name]["plain"], **pipe[name]}
         table[name] = {}
         for cond, r in rows.items():
             sc = scores(ref, r["text"])
@@ -568,25 +537,17 @@ def main() -> None:
             table[name][cond] = {
                 **sc,
                 "xrt": rtf,
-                "redecoded_windows": r.get("redecoded_windows"),
-                "windows_per_chunk": r.get("windows_per_chunk"),
+                "redecoded_chunks": r.get("redecoded_chunks"),
+                "chunks": r.get("chunks"),
             }
             print(f"{name:8} {cond:20} {sc['wer']:6.1f} {sc['cer']:6.1f} {rtf or '':>6}")
     speed = {n: round(plain[n]["plain"]["wall_s"] / pipe[n]["+hotwords"]["wall_s"], 2) for n in args.variants}
     print(f"speed of +hotwords vs plain batched (same audio, same run): {speed}")
-    before = {}
-    if args.legacy:
-        before = {
-            n: round(plain[n]["plain"]["wall_s"] / legacy[n]["legacy+hotwords"]["wall_s"], 2)
-            for n in args.variants
-        }
-        print(f"speed of the pipeline before the speed work (legacy+hotwords) vs plain: {before}")
-        print(f"peak RSS legacy: {legacy['peak_rss_mb']:.0f} MB")
     print(f"peak RSS: plain {plain['peak_rss_mb']:.0f} MB, pipeline {pipe['peak_rss_mb']:.0f} MB")
     print(f"hotwords: {pipe['hotword_tokens']} tokens; load {_load()}")
     for name in args.variants:
         r = pipe[name]["+hotwords"]
-        print(f"{name}: windows per chunk {r['windows_per_chunk']}, decoded again {r['redecoded_windows']}")
+        print(f"{name}: {r['chunks']} chunks, decoded again without hotwords {r['redecoded_chunks']}")
     write_json(  # written before the meeting: a failure there must not lose these figures
         "transcripts_bias",
         {
@@ -594,7 +555,6 @@ def main() -> None:
             "minutes": duration / 60,
             "table": table,
             "speed_vs_plain": speed,
-            "legacy_speed_vs_plain": before,
             "load_after": _load(),
             "peak_rss_mb": {"plain": plain["peak_rss_mb"], "pipeline": pipe["peak_rss_mb"]},
             "hotword_tokens": pipe["hotword_tokens"],

@@ -499,6 +499,14 @@ async def run_final(
                 chunk_end = offset + len(samples) / SAMPLE_RATE
                 segments: list[Segment] = []
                 covered = _covered(offset, chunk_end, item_spans)
+                done = [(a - offset, b - offset) for a, b in item_spans if b > offset and a < chunk_end]
+                if done and not covered:
+                    # items published while the stream ran are silenced, not decoded again: a batched
+                    # segment spanning an item's end and the next speaker would otherwise be dropped
+                    # whole (its midpoint lies in the item), losing the next speaker's words
+                    samples = samples.copy()
+                    for a, b in done:
+                        samples[max(0, int(a * SAMPLE_RATE)) : max(0, int(b * SAMPLE_RATE))] = 0.0
                 if has_sound(samples) and not covered:
                     result = await decode_chunk(
                         transcriber, samples, beam_size=beam_size, hotwords=hotwords, batched=batched

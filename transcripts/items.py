@@ -4,8 +4,9 @@ Why: the live captions are the fast path, but residents want the good text of an
 ends, not hours after the meeting. When an item ends (timeline ``agenda_item.ended``, or the next item
 starts), the composition root (``web/transcripts_wiring.py``, which may read the streaming journal —
 this package may not import ``streaming``) queues a ``transcripts.item`` job with the item's finished
-public segment files. The job decodes those files back to back (ffmpeg's concat demuxer), transcribes
-them with the final settings (batched beam 5, agenda hotwords with the deletion guard, post-correction)
+public segment files. The job decodes those files back to back (ffmpeg's concat demuxer), keeps just
+the item's span of them (the files are whole seconds and reach past it), transcribes that with the
+final settings (batched beam 5, agenda hotwords with the deletion guard, post-correction)
 and publishes the item's span in one transaction: its final segments in, its uncorrected live captions
 out. The whole-meeting final run later skips spans that are done here (``final.run_final``).
 
@@ -35,7 +36,7 @@ from council.core.types import utcnow
 from transcripts.align import load_timeline
 from transcripts.correct import Corrector
 from transcripts.engine import Segment, Transcriber
-from transcripts.final import MediaError, add_final_segments, decode_chunk, decode_chunks
+from transcripts.final import SAMPLE_RATE, MediaError, add_final_segments, decode_chunk, decode_chunks
 from transcripts.item_models import TranscriptItemRun
 from transcripts.models import RunState, TranscriptSegment
 from transcripts.vad import has_sound
@@ -164,8 +165,14 @@ async def run_item(
         try:
             chunks = decode_chunks(settings, listing, input_args=("-f", "concat", "-safe", "0"))
             async with contextlib.aclosing(chunks):
-                async for offset, samples in chunks:
-                    if not has_sound(samples):
+                async for offset, chunk in chunks:
+                    # the segment files reach past the item at both ends (whole files): only the item's
+                    # own span is decoded, so the next item's first words are not published with this one
+                    head = max(0, int((start_s - base - offset) * SAMPLE_RATE))
+                    tail = max(0, int((end_s - base - offset) * SAMPLE_RATE))
+                    samples = chunk[head:tail]
+                    offset += head / SAMPLE_RATE
+                    if samples.size == 0 or not has_sound(samples):
                         continue
                     result = await decode_chunk(transcriber, samples, hotwords=hotwords)
                     redecoded += int(result.redecoded)
