@@ -4,6 +4,7 @@ document; logout deletes the copies, and nothing is served offline afterwards.""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,13 @@ async def test_offline_reading_and_logout(browser: Any, db: Any, settings: Setti
             ]
             # the worker controls the page before the network goes away
             await page.reload()
-            await page.wait_for_function("navigator.serviceWorker.controller !== null")
+            # Polled with evaluate (wait_for_function polls with eval, which the page's CSP refuses).
+            for _ in range(200):
+                if await page.evaluate("navigator.serviceWorker.controller !== null"):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the service worker never took control of the page")
 
             await context.set_offline(True)
             await page.goto(reader)

@@ -89,10 +89,9 @@ async def test_question_from_form_to_answer(browser: Any, settings: Any, db: Any
                 await watcher.goto(f"/sitzungen/{mid}")
             await clerk.click(f"#b-beantwortung-start-{qid}")
             if js:
-                await watcher.wait_for_function(
-                    "(() => { const p = document.querySelector('[data-question-live]');"
-                    " return p && !p.hidden && p.textContent.includes('Frage 1 wird beantwortet'); })()"
-                )
+                # A selector wait, not wait_for_function: Playwright polls a function with eval, which the
+                # page's CSP (no 'unsafe-eval') refuses once the first check has not already succeeded.
+                await watcher.wait_for_selector("[data-question-live]:has-text('Frage 1 wird beantwortet')")
             await clerk.click(f"#b-beantwortung-ende-{qid}")
             await clerk.click(f"#frage-{qid} summary:has-text('Schriftliche Antwort')")
             await clerk.fill(f"#answer-{qid}", "Im Frühjahr 2027.")

@@ -51,9 +51,8 @@ async def test_vote_from_clerk_to_public_page(browser: Any, settings: Any, db: A
             pages = [public, clerk, anna, juergen]
 
             await public.goto(f"/sitzungen/{mid}")
-            await public.wait_for_function(
-                "document.querySelector('[data-live-status]').textContent.includes('Die Sitzung läuft')"
-            )
+            # (a selector wait: polling wait_for_function needs eval, which the page's CSP refuses)
+            await public.wait_for_selector("[data-live-status]:has-text('Die Sitzung läuft')")
             await public.evaluate("window.__notReloaded = true")
 
             await clerk.goto(f"/verwaltung/sitzungen/{mid}/abstimmungen")
