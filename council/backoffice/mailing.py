@@ -277,7 +277,6 @@ class DispatchResult:
     failed: int = 0
     uncertain: int = 0
     skipped: int = 0
-    rounds: int = 0
     #: Seconds until the next round, when one is due (the job is queued again with ``round_no + 1``).
     retry_in: float | None = None
     state: str = "done"
@@ -355,7 +354,6 @@ async def run_dispatch(
             ).scalars()
         )
     if due_ids:
-        result.rounds += 1
         for start in range(0, len(due_ids), BATCH):
             unreachable = await _send_ids(
                 sessionmaker, settings, dispatch_id, due_ids[start : start + BATCH], sender, result
@@ -372,7 +370,7 @@ async def run_dispatch(
                 break
         if round_no < len(RETRY_DELAYS_S):
             async with sessionmaker() as s:
-                left = (await counts(s, dispatch_id))
+                left = await counts(s, dispatch_id)
             if left.get("pending", 0) or left.get("failed", 0):
                 # Another round after the backoff: the job is queued again (no worker waits).
                 result.state = "retrying"
