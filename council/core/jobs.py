@@ -59,7 +59,7 @@ class Job(Base):
     run_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class RetryLater(Exception):  # noqa: N818 (a signal, not an error)
+class RetryLater(Exception):
     """Raised by a job function: queue this job again in ``delay_s`` seconds (with ``payload``)."""
 
     def __init__(self, delay_s: float, payload: dict[str, Any] | None = None, message: str = "") -> None:
