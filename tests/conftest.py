@@ -33,6 +33,17 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"rathaus test database: {BACKEND}"
 
 
+_PROGRESS = os.environ.get("RATHAUS_TEST_PROGRESS")
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    # .ci/test names the test that was running when a pass dies of a signal (a crash in C code
+    # leaves no pytest report): the id is written, unbuffered, before each test starts.
+    if _PROGRESS:
+        with open(_PROGRESS, "w", encoding="utf-8") as fh:
+            fh.write(nodeid + "\n")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_pg = pytest.mark.skip(reason="PostgreSQL only")
     for item in items:
