@@ -92,7 +92,8 @@ def run_variant(variant: str, path: Path, threads: int) -> dict[str, Any]:
         wall = time.perf_counter() - t0
     else:
         from transcripts.engine import WhisperTranscriber
-        from transcripts.final import decode_chunk, decode_chunks
+        from transcripts.final import decode_chunks, decode_many, grouped
+        from transcripts.vad import has_sound
 
         transcriber = WhisperTranscriber(s)
         transcriber.model  # load outside the timing, as the plain variant does  # noqa: B018
@@ -100,14 +101,13 @@ def run_variant(variant: str, path: Path, threads: int) -> dict[str, Any]:
 
         async def go() -> str:
             out: list[str] = []
-            async for _offset, samples in decode_chunks(s, path):
-                from transcripts.vad import has_sound
-
-                if has_sound(samples):
-                    if batched:  # what the final job runs (without hotwords)
-                        segs = (await decode_chunk(transcriber, samples, beam_size=5)).segments
-                    else:
-                        segs = await asyncio.to_thread(transcriber.transcribe, samples, beam_size=5)
+            async for group in grouped(decode_chunks(s, path)):
+                chunks = [samples for _offset, samples in group if has_sound(samples)]
+                if batched:  # what the final job runs (without hotwords): the group's windows batched
+                    out += [x.text for r in await decode_many(transcriber, chunks) for x in r.segments]
+                    continue
+                for samples in chunks:
+                    segs = await asyncio.to_thread(transcriber.transcribe, samples, beam_size=5)
                     out += [x.text for x in segs]
             return " ".join(out)
 

@@ -249,7 +249,8 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
     else:
         from transcripts.correct import Corrector
         from transcripts.engine import WhisperTranscriber
-        from transcripts.final import decode_chunk, decode_chunks
+        from transcripts.final import decode_chunks, decode_many, grouped
+        from transcripts.vad import has_sound
         from transcripts.vocabulary import hotwords, model_token_counter
 
         terms = _vocab_terms()
@@ -273,11 +274,13 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
                     chunks: list[int] = chunks,
                 ) -> None:
                     nonlocal redecoded
-                    async for _off, samples in decode_chunks(settings, path):
-                        r = await decode_chunk(tr, samples, hotwords=hw)
-                        redecoded += int(r.redecoded)
-                        chunks.append(1)
-                        texts.extend(s.text for s in r.segments)
+                    # as transcripts.final.run_final decodes: groups of chunks, windows batched
+                    async for group in grouped(decode_chunks(settings, path)):
+                        audios = [samples for _off, samples in group if has_sound(samples)]
+                        for r in await decode_many(tr, audios, hotwords=hw):
+                            redecoded += int(r.redecoded)
+                            chunks.append(1)
+                            texts.extend(s.text for s in r.segments)
 
                 asyncio.run(run())
                 wall = time.perf_counter() - t

@@ -9,7 +9,8 @@ list of the phrases Whisper is known to produce from nothing in German.
 
 One model per process (module cache), loaded lazily; CTranslate2 would run concurrent calls, but on a
 2-core server two at once only slow each other, so calls are serialised with one process-wide lock.
-Inference is blocking: async callers use :func:`transcribe_async`, which runs it in a worker thread.
+Inference is blocking: async callers use :func:`transcribe_async`, which runs it on the process's one
+inference thread.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import asyncio
 import logging
 import re
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -28,6 +32,7 @@ from council.core.settings import Settings
 from transcripts.model_files import ensure_model_dir
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SAMPLE_RATE = 16_000
 
@@ -104,9 +109,21 @@ class Transcriber(Protocol):
     ) -> list[Segment]: ...
 
 
+#: The one thread all inference of the process runs on (the models, the VAD). Inference is serialised
+#: anyway (:data:`_INFERENCE_LOCK`); queued on its own thread, waiting decodes (live captions, an item,
+#: the whole meeting) do not each hold one of the event loop's few default worker threads, which file
+#: reads and the PDF jobs need.
+_INFERENCE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+
+
+async def in_inference_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` on the inference thread, awaited without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_INFERENCE_THREAD, partial(fn, *args, **kwargs))
+
+
 async def transcribe_async(transcriber: Transcriber, audio: np.ndarray, **kwargs: Any) -> list[Segment]:
-    """Run ``transcriber.transcribe`` in a worker thread so the event loop keeps serving."""
-    return await asyncio.to_thread(transcriber.transcribe, audio, **kwargs)
+    """Run ``transcriber.transcribe`` on the inference thread so the event loop keeps serving."""
+    return await in_inference_thread(transcriber.transcribe, audio, **kwargs)
 
 
 def keep_segment(seg: Segment) -> bool:
@@ -132,6 +149,66 @@ def pcm16_to_float(pcm: bytes | np.ndarray) -> np.ndarray:
     return arr.astype(np.float32) / 32768.0
 
 
+#: Silero VAD pads each speech part by this much on both sides (faster-whisper's default).
+VAD_PAD_S = 0.4
+#: The decoder's window: Whisper sees at most 30 s at once.
+WINDOW_S = 30.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """Up to 30 s of one audio's speech, decoded as one unit by the batched decoder.
+
+    Packed exactly as faster-whisper's ``BatchedInferencePipeline`` packs it (Silero VAD speech parts,
+    the silence between them left out, parts appended until 30 s are full), so decoding windows
+    ourselves gives the same text as its ``transcribe`` on the same audio — but windows of *several*
+    audios (consecutive chunks of a recording) can share one batch.
+    """
+
+    #: Index of the audio (chunk) it came from, in the list handed to :func:`speech_windows`.
+    source: int
+    samples: np.ndarray
+    #: The speech parts in it: (first sample, end sample) in the source audio.
+    parts: tuple[tuple[int, int], ...]
+
+    @property
+    def voiced_s(self) -> float:
+        """Seconds of speech in the window (the VAD's padding taken off again)."""
+        return sum(max(0.0, (b - a) / SAMPLE_RATE - 2 * VAD_PAD_S) for a, b in self.parts)
+
+
+def speech_windows(
+    audios: list[np.ndarray], *, min_silence_ms: int = 500, window_s: float = WINDOW_S
+) -> list[Window]:
+    """The decoder windows of each audio, in order (blocking: runs the Silero VAD)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(min_silence_duration_ms=min_silence_ms, max_speech_duration_s=window_s)
+    limit = int(window_s * SAMPLE_RATE)
+    windows: list[Window] = []
+    for source, raw in enumerate(audios):
+        audio = np.asarray(raw, dtype=np.float32).reshape(-1)
+        if audio.size < SAMPLE_RATE // 10:
+            continue
+        parts: list[tuple[int, int]] = []
+        length = 0
+        for stamp in get_speech_timestamps(audio, vad):
+            a, b = int(stamp["start"]), int(stamp["end"])
+            if parts and length + (b - a) > limit:
+                windows.append(_window(source, audio, parts))
+                parts, length = [], 0
+            parts.append((a, b))
+            length += b - a
+        if parts:
+            windows.append(_window(source, audio, parts))
+    return windows
+
+
+def _window(source: int, audio: np.ndarray, parts: list[tuple[int, int]]) -> Window:
+    samples = np.concatenate([audio[a:b] for a, b in parts])
+    return Window(source=source, samples=samples, parts=tuple(parts))
+
+
 @dataclass
 class DecodeOptions:
     """Settings handed to faster-whisper; one place so the bench and the pipeline use the same ones."""
@@ -139,7 +216,12 @@ class DecodeOptions:
     language: str = "de"
     vad_min_silence_ms: int = 500
     hallucination_silence_threshold: float = 2.0
-    batch_size: int = 8
+    #: Windows per batched decoder call. Each window in a batch holds its beams' cross-attention cache
+    #: (~100-130 MB with beam 5), so this is the memory knob: on the 12-min bench set, peak RSS of the
+    #: final pass (unbiased) 696 / 948 / 1,319-1,367 MB at 2 / 4 / 8 windows, for 21.9x / 23.8x /
+    #: 19.8-21.9x real time (single runs, ±10 % noise): 2 keeps the offline pipeline's 700 MB target
+    #: (issue #6) and nearly all of the speed of decoding several chunks' windows together.
+    batch_size: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -196,11 +278,7 @@ class WhisperTranscriber:
         with _INFERENCE_LOCK:
             model = self._load()
             if batched:
-                if self._batched is None:
-                    from faster_whisper import BatchedInferencePipeline
-
-                    self._batched = BatchedInferencePipeline(model=model)
-                raw, _info = self._batched.transcribe(audio, batch_size=opts.batch_size, **kwargs)
+                raw, _info = self._pipeline(model).transcribe(audio, batch_size=opts.batch_size, **kwargs)
             else:
                 raw, _info = model.transcribe(audio, **kwargs)
             segments = [_convert(s) for s in raw]  # the generator decodes here, under the lock
@@ -210,6 +288,87 @@ class WhisperTranscriber:
                 "dropped %d of %d segments as likely invented", len(segments) - len(kept), len(segments)
             )
         return kept
+
+    def transcribe_windows(
+        self,
+        windows: list[Window],
+        *,
+        beam_size: int = 5,
+        hotwords: str | None = None,
+        word_timestamps: bool = True,
+    ) -> list[list[Segment]]:
+        """Decode windows (of one audio or several) in batches of ``batch_size``; the segments of each
+        window, with times in its source audio, filtered like :meth:`transcribe`'s.
+
+        Why: a recording's 30-60 s chunks hold one or two windows each; decoded chunk by chunk, the
+        batches are 1-2 windows wide and the second core idles through the beam search. Decoded
+        together, several chunks fill whole batches as the plain batched call does.
+        """
+        if not windows:
+            return []
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.vad import SpeechTimestampsMap
+
+        out: list[list[Segment]] = []
+        with _INFERENCE_LOCK:
+            model = self._load()
+            pipe = self._pipeline(model)
+            options, language = self._window_options(pipe, beam_size, hotwords, word_timestamps)
+            tokenizer = Tokenizer(
+                model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
+            )
+            size = max(1, self.options.batch_size)
+            try:
+                for i in range(0, len(windows), size):
+                    group = windows[i : i + size]
+                    features = np.stack(
+                        [pad_or_trim(model.feature_extractor(w.samples)[..., :-1]) for w in group]
+                    )
+                    meta = [
+                        {"offset": 0.0, "duration": len(w.samples) / SAMPLE_RATE, "segments": []}
+                        for w in group
+                    ]
+                    results = pipe.forward(features, tokenizer, meta, options)
+                    for window, result in zip(group, results, strict=True):
+                        tsmap = SpeechTimestampsMap(
+                            [{"start": a, "end": b} for a, b in window.parts], SAMPLE_RATE
+                        )
+                        segs = [_from_window(raw, tsmap) for raw in result]
+                        out.append([s for s in segs if keep_segment(s)])
+            finally:
+                pipe.last_speech_timestamp = 0.0
+        return out
+
+    def _pipeline(self, model: Any) -> Any:
+        if self._batched is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=model)
+        return self._batched
+
+    def _window_options(
+        self, pipe: Any, beam_size: int, hotwords: str | None, word_timestamps: bool
+    ) -> tuple[Any, str]:
+        """faster-whisper's own options object for these settings (what its ``transcribe`` would use).
+
+        Built by its ``transcribe`` on one second of silence given as a clip, so no VAD runs and,
+        the segment generator never being read, nothing is decoded; the options come back in ``info``.
+        """
+        opts = self.options
+        language = opts.language or "de"
+        _gen, info = pipe.transcribe(
+            np.zeros(SAMPLE_RATE, dtype=np.float32),
+            language=language,
+            beam_size=beam_size,
+            hotwords=hotwords or None,
+            word_timestamps=word_timestamps,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            clip_timestamps=[{"start": 0.0, "end": 1.0}],
+            **opts.extra,
+        )
+        return info.transcription_options, language
 
 
 def _convert(s: Any) -> Segment:
@@ -223,6 +382,35 @@ def _convert(s: Any) -> Segment:
         avg_logprob=float(s.avg_logprob),
         no_speech_prob=float(s.no_speech_prob),
         compression_ratio=float(s.compression_ratio),
+    )
+
+
+def _from_window(raw: dict[str, Any], tsmap: Any) -> Segment:
+    """A segment of a decoded window (times in the packed speech) with times in the source audio."""
+    words = []
+    for w in raw.get("words") or ():
+        index = tsmap.get_chunk_index((w["start"] + w["end"]) / 2)
+        words.append(
+            Word(
+                float(tsmap.get_original_time(w["start"], index)),
+                float(tsmap.get_original_time(w["end"], index)),
+                str(w["word"]),
+                float(w["probability"]),
+            )
+        )
+    if words:
+        start, end = words[0].start, words[-1].end
+    else:
+        start = float(tsmap.get_original_time(raw["start"]))
+        end = float(tsmap.get_original_time(raw["end"], is_end=True))
+    return Segment(
+        start=start,
+        end=end,
+        text=str(raw["text"]).strip(),
+        words=tuple(words),
+        avg_logprob=float(raw["avg_logprob"]),
+        no_speech_prob=float(raw["no_speech_prob"]),
+        compression_ratio=float(raw["compression_ratio"]),
     )
 
 

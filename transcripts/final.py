@@ -34,7 +34,14 @@ from council.core.settings import Settings
 from council.core.types import utcnow
 from transcripts.align import Timeline, load_timeline, split_at_turns
 from transcripts.correct import Change, Corrector, echo_runs
-from transcripts.engine import Segment, Transcriber, pcm16_to_float, transcribe_async
+from transcripts.engine import (
+    Segment,
+    Transcriber,
+    in_inference_thread,
+    pcm16_to_float,
+    speech_windows,
+    transcribe_async,
+)
 from transcripts.item_models import TranscriptItemRun
 from transcripts.models import RunState, SegmentRevision, SegmentSource, TranscriptRun, TranscriptSegment
 from transcripts.vad import has_sound, quietest_cut
@@ -183,6 +190,28 @@ async def decode_chunks(
                 await proc.wait()
 
 
+#: Chunks are decoded in groups of about this much audio (about a dozen windows), so their windows fill
+#: whole batches (the checkpoint stays per chunk: the group's chunks are committed one by one after it
+#: is decoded; a crash loses at most one group's decoding, never a committed segment).
+GROUP_S = 360.0
+
+
+async def grouped(
+    chunks: AsyncGenerator[tuple[float, np.ndarray], None], seconds: float = GROUP_S
+) -> AsyncGenerator[list[tuple[float, np.ndarray]], None]:
+    """Consecutive chunks gathered into lists of at least ``seconds`` of audio (the last may be shorter)."""
+    group: list[tuple[float, np.ndarray]] = []
+    total = 0.0
+    async for offset, samples in chunks:
+        group.append((offset, samples))
+        total += len(samples) / SAMPLE_RATE
+        if total >= seconds:
+            yield group
+            group, total = [], 0.0
+    if group:
+        yield group
+
+
 def speech_seconds(samples: np.ndarray) -> float:
     """Seconds of speech in a chunk (Silero VAD, as the decoder's own filter sees it)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -239,9 +268,9 @@ def strip_echo(seg: Segment, hotwords: str) -> Segment | None:
 @dataclass
 class ChunkResult:
     segments: list[Segment]
-    #: The hotword decode looked truncated and the chunk was decoded again without hotwords.
+    #: The hotword decode looked truncated in (a window of) the chunk, decoded again without hotwords.
     redecoded: bool = False
-    #: The plain decode won the comparison.
+    #: The plain decode won the comparison (for at least one window).
     plain_won: bool = False
 
 
@@ -254,21 +283,101 @@ async def decode_chunk(
     hotwords: str | None = None,
     min_words_per_voiced_s: float = MIN_WORDS_PER_VOICED_S,
 ) -> ChunkResult:
-    """One chunk with the final settings; with ``hotwords``, guarded against deleted passages.
+    """One chunk with the final settings; with ``hotwords``, guarded against deleted passages
+    (:func:`decode_many` on a list of one)."""
+    results = await decode_many(
+        transcriber,
+        [samples],
+        beam_size=beam_size,
+        batched=batched,
+        hotwords=hotwords,
+        min_words_per_voiced_s=min_words_per_voiced_s,
+    )
+    return results[0]
 
-    Why the guard: biased decoding sometimes skips whole passages (measured here). If the biased output
-    has far fewer words than the chunk's speech time suggests, the chunk is decoded again without
-    hotwords and the better-scoring result (more confidently heard words) is kept.
+
+async def decode_many(
+    transcriber: Transcriber,
+    chunks: list[np.ndarray],
+    *,
+    beam_size: int = FINAL_BEAM_SIZE,
+    batched: bool = FINAL_BATCHED,
+    hotwords: str | None = None,
+    min_words_per_voiced_s: float = MIN_WORDS_PER_VOICED_S,
+) -> list[ChunkResult]:
+    """Consecutive chunks with the final settings, their decoder windows batched together; one result
+    per chunk, times relative to that chunk.
+
+    With ``hotwords``, each window is guarded against the known failure of biased decoding (it sometimes
+    skips whole passages, measured here): a window whose text has far fewer words than its speech time
+    suggests is decoded again without hotwords — only that window, the doubtful ones of all chunks in one
+    batch — and the better-scoring text (more confidently heard letters) is kept.
     """
+    windows_of = getattr(transcriber, "transcribe_windows", None)
+    if not batched or windows_of is None:  # e.g. the sequential decoder: chunk by chunk
+        return [
+            await _decode_whole(transcriber, c, beam_size, batched, hotwords, min_words_per_voiced_s)
+            for c in chunks
+        ]
+    windows = await in_inference_thread(speech_windows, chunks)
+    first = await in_inference_thread(windows_of, windows, beam_size=beam_size, hotwords=hotwords)
+    results = [ChunkResult([]) for _ in chunks]
+    if hotwords:
+        echo = _echo_terms(hotwords)
+        first = [[s for s in (strip_echo(seg, echo) for seg in segs) if s is not None] for segs in first]
+        doubtful = [
+            i
+            for i, (w, segs) in enumerate(zip(windows, first, strict=True))
+            if w.voiced_s >= 3.0 and _words(segs) < min_words_per_voiced_s * w.voiced_s
+        ]
+        if doubtful:
+            log.info(
+                "hotword decode heard too few words in %d of %d windows; decoded again without hotwords",
+                len(doubtful),
+                len(windows),
+            )
+            again = await in_inference_thread(
+                windows_of, [windows[i] for i in doubtful], beam_size=beam_size, hotwords=None
+            )
+            for i, plain in zip(doubtful, again, strict=True):
+                result = results[windows[i].source]
+                result.redecoded = True
+                if _score(plain) > PLAIN_MARGIN * _score(first[i]):
+                    first[i] = plain
+                    result.plain_won = True
+    for window, segs in zip(windows, first, strict=True):
+        results[window.source].segments.extend(segs)
+    for result in results:
+        result.segments.sort(key=lambda seg: seg.start)
+    return results
+
+
+def _echo_terms(hotwords: str) -> str:
+    return " ".join(w for w in hotwords.split() if w in _STANDING)
+
+
+def _words(segments: list[Segment]) -> int:
+    return sum(len(s.words) or len(s.text.split()) for s in segments)
+
+
+async def _decode_whole(
+    transcriber: Transcriber,
+    samples: np.ndarray,
+    beam_size: int,
+    batched: bool,
+    hotwords: str | None,
+    min_words_per_voiced_s: float,
+) -> ChunkResult:
+    """The chunk in one ``transcribe`` call; the guard decodes the whole chunk again when in doubt."""
     segs = await transcribe_async(
         transcriber, samples, beam_size=beam_size, hotwords=hotwords, batched=batched
     )
     if not hotwords:
         return ChunkResult(segs)
-    echo = " ".join(w for w in hotwords.split() if w in _STANDING)
+    echo = _echo_terms(hotwords)
     segs = [s for s in (strip_echo(seg, echo) for seg in segs) if s is not None]
-    words = sum(len(s.words) or len(s.text.split()) for s in segs)
-    voiced = await asyncio.to_thread(speech_seconds, samples)
+    words = _words(segs)
+    voiced = await in_inference_thread(speech_seconds, samples)
     if voiced < 3.0 or words >= min_words_per_voiced_s * voiced:
         return ChunkResult(segs)
     plain = await transcribe_async(transcriber, samples, beam_size=beam_size, hotwords=None, batched=batched)
@@ -494,53 +603,64 @@ async def run_final(
     try:
         chunks = decode_chunks(settings, path, start_s=resume_s, min_s=chunk_min_s, max_s=chunk_max_s)
         async with contextlib.aclosing(chunks):  # stops ffmpeg when we leave early
-            async for offset, samples in chunks:
-                decoded_any = decoded_any or samples.size > 0
-                chunk_end = offset + len(samples) / SAMPLE_RATE
-                segments: list[Segment] = []
-                covered = _covered(offset, chunk_end, item_spans)
-                done = [(a - offset, b - offset) for a, b in item_spans if b > offset and a < chunk_end]
-                if done and not covered:
-                    # items published while the stream ran are silenced, not decoded again: a batched
-                    # segment spanning an item's end and the next speaker would otherwise be dropped
-                    # whole (its midpoint lies in the item), losing the next speaker's words
-                    samples = samples.copy()
-                    for a, b in done:
-                        samples[max(0, int(a * SAMPLE_RATE)) : max(0, int(b * SAMPLE_RATE))] = 0.0
-                if has_sound(samples) and not covered:
-                    result = await decode_chunk(
-                        transcriber, samples, beam_size=beam_size, hotwords=hotwords, batched=batched
+            async for group in grouped(chunks):
+                # what each chunk of the group needs decoded (None: nothing), then one batched decode
+                todo: list[np.ndarray | None] = []
+                for offset, samples in group:
+                    decoded_any = decoded_any or samples.size > 0
+                    chunk_end = offset + len(samples) / SAMPLE_RATE
+                    covered = _covered(offset, chunk_end, item_spans)
+                    done = [(a - offset, b - offset) for a, b in item_spans if b > offset and a < chunk_end]
+                    if done and not covered:
+                        # items published while the stream ran are silenced, not decoded again: a
+                        # batched segment spanning an item's end and the next speaker would otherwise
+                        # be dropped whole (its midpoint lies in the item), losing the next speaker's words
+                        samples = samples.copy()
+                        for a, b in done:
+                            samples[max(0, int(a * SAMPLE_RATE)) : max(0, int(b * SAMPLE_RATE))] = 0.0
+                    todo.append(samples if has_sound(samples) and not covered else None)
+                wanted = [x for x in todo if x is not None]
+                decoded = iter(
+                    await decode_many(
+                        transcriber, wanted, beam_size=beam_size, hotwords=hotwords, batched=batched
                     )
-                    segments = [
-                        s.shifted(offset)
-                        for s in result.segments
-                        if not _overlaps(s.shifted(offset), spans)
-                        and not _midpoint_in(s.shifted(offset), item_spans)
-                    ]
-                async with sessionmaker() as session:
-                    run = await _get_run(session, meeting_id)
-                    await add_final_segments(
-                        session,
-                        meeting_id=meeting_id,
-                        segments=segments,
-                        timeline=timeline,
-                        started_at=started_at,
-                        corrector=corrector,
-                    )
-                    run.chunks_done += 1
-                    run.resume_s = chunk_end
-                    if run.chunks_total is not None and run.chunks_total < run.chunks_done:
-                        run.chunks_total = run.chunks_done
-                    await session.commit()
-                    chunks_done = run.chunks_done
-                done_here += 1
-                if progress is not None:
-                    fraction = min(chunk_end / duration, 0.99) if duration else 0.0
-                    await progress(
-                        fraction, f"Abschnitt {chunks_done} transkribiert ({chunk_end / 60:.0f} min)"
-                    )
-                if stop_after_chunks is not None and done_here >= stop_after_chunks:
-                    return FinalResult(RunState.RUNNING, None, 0, chunks_done)
+                    if wanted
+                    else []
+                )
+                for (offset, samples), audio in zip(group, todo, strict=True):
+                    chunk_end = offset + len(samples) / SAMPLE_RATE
+                    segments: list[Segment] = []
+                    if audio is not None:
+                        segments = [
+                            s.shifted(offset)
+                            for s in next(decoded).segments
+                            if not _overlaps(s.shifted(offset), spans)
+                            and not _midpoint_in(s.shifted(offset), item_spans)
+                        ]
+                    async with sessionmaker() as session:
+                        run = await _get_run(session, meeting_id)
+                        await add_final_segments(
+                            session,
+                            meeting_id=meeting_id,
+                            segments=segments,
+                            timeline=timeline,
+                            started_at=started_at,
+                            corrector=corrector,
+                        )
+                        run.chunks_done += 1
+                        run.resume_s = chunk_end
+                        if run.chunks_total is not None and run.chunks_total < run.chunks_done:
+                            run.chunks_total = run.chunks_done
+                        await session.commit()
+                        chunks_done = run.chunks_done
+                    done_here += 1
+                    if progress is not None:
+                        fraction = min(chunk_end / duration, 0.99) if duration else 0.0
+                        await progress(
+                            fraction, f"Abschnitt {chunks_done} transkribiert ({chunk_end / 60:.0f} min)"
+                        )
+                    if stop_after_chunks is not None and done_here >= stop_after_chunks:
+                        return FinalResult(RunState.RUNNING, None, 0, chunks_done)
     except MediaError as exc:
         return await _finish(sessionmaker, meeting_id, RunState.FAILED, str(exc))
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,7 +37,7 @@ from council.core.types import utcnow
 from transcripts.align import load_timeline
 from transcripts.correct import Corrector
 from transcripts.engine import Segment, Transcriber
-from transcripts.final import SAMPLE_RATE, MediaError, add_final_segments, decode_chunk, decode_chunks
+from transcripts.final import SAMPLE_RATE, MediaError, add_final_segments, decode_chunks, decode_many, grouped
 from transcripts.item_models import TranscriptItemRun
 from transcripts.models import RunState, TranscriptSegment
 from transcripts.vad import has_sound
@@ -165,21 +166,26 @@ async def run_item(
         try:
             chunks = decode_chunks(settings, listing, input_args=("-f", "concat", "-safe", "0"))
             async with contextlib.aclosing(chunks):
-                async for offset, chunk in chunks:
-                    # the segment files reach past the item at both ends (whole files): only the item's
-                    # own span is decoded, so the next item's first words are not published with this one
-                    head = max(0, int((start_s - base - offset) * SAMPLE_RATE))
-                    tail = max(0, int((end_s - base - offset) * SAMPLE_RATE))
-                    samples = chunk[head:tail]
-                    offset += head / SAMPLE_RATE
-                    if samples.size == 0 or not has_sound(samples):
+                async for group in grouped(chunks):
+                    wanted: list[tuple[float, np.ndarray]] = []
+                    for offset, chunk in group:
+                        # the segment files reach past the item at both ends (whole files): only the
+                        # item's own span is decoded, so the next item's first words are not published
+                        # with this one
+                        head = max(0, int((start_s - base - offset) * SAMPLE_RATE))
+                        tail = max(0, int((end_s - base - offset) * SAMPLE_RATE))
+                        samples = chunk[head:tail]
+                        if samples.size and has_sound(samples):
+                            wanted.append((offset + head / SAMPLE_RATE, samples))
+                    if not wanted:
                         continue
-                    result = await decode_chunk(transcriber, samples, hotwords=hotwords)
-                    redecoded += int(result.redecoded)
-                    for seg in result.segments:
-                        seg = seg.shifted(base + offset)
-                        if start_s <= (seg.start + seg.end) / 2 < end_s:
-                            segments.append(seg)
+                    results = await decode_many(transcriber, [x for _o, x in wanted], hotwords=hotwords)
+                    for (offset, _samples), result in zip(wanted, results, strict=True):
+                        redecoded += int(result.redecoded)
+                        for seg in result.segments:
+                            seg = seg.shifted(base + offset)
+                            if start_s <= (seg.start + seg.end) / 2 < end_s:
+                                segments.append(seg)
         except MediaError as exc:
             return await finish(RunState.FAILED, str(exc))
 

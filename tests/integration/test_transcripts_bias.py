@@ -20,7 +20,8 @@ from tests.factories import make_town
 from tests.integration.streaming_helpers import stream_settings, wait_until
 from tests.transcripts_support import SR, clip, model_settings, references, transcriber, wer, write_wav
 from transcripts import service
-from transcripts.final import decode_chunk, run_final, speech_seconds
+from transcripts.engine import speech_windows
+from transcripts.final import decode_chunk, decode_many, run_final, speech_seconds
 from transcripts.item_models import TranscriptItemRun
 from transcripts.models import SegmentRevision, TranscriptSegment
 from transcripts.vocabulary import (
@@ -99,6 +100,34 @@ async def test_guard_decodes_again_without_hotwords() -> None:
     # the plain decode heard no more (it only splits compounds): the biased text stays
     assert not forced.plain_won
     assert [x.text for x in forced.segments] == [x.text for x in normal.segments]
+
+
+async def test_chunks_decoded_together_read_as_each_alone() -> None:
+    """``decode_many`` (what the final and item jobs run) batches the windows of several chunks into one
+    decoder call; each chunk's text and times must be what decoding it alone gives, a silent chunk must
+    stay empty, and the guard decodes again only the doubtful windows, not whole chunks."""
+    gap = np.zeros(3 * SR, dtype=np.float32)
+    long = np.concatenate([clip("chair"), np.zeros(2 * SR, dtype=np.float32), clip("member_a")])
+    late = np.concatenate([gap, clip("member_b")])
+    chunks = [clip("agenda"), np.zeros(5 * SR, dtype=np.float32), long, late]
+    windows = speech_windows(chunks)
+    assert [w.source for w in windows] == [0, 2, 3]  # nothing in the silent chunk; one window each
+    assert all(2.0 < w.voiced_s <= 30.0 for w in windows)
+    words, _ = agenda_bias()
+    together = await decode_many(transcriber(), chunks, hotwords=words)
+    alone = [await decode_chunk(transcriber(), c, hotwords=words) for c in chunks]
+    assert together[1].segments == [] and alone[1].segments == []
+    for a, b in zip(together, alone, strict=True):
+        assert [x.text for x in a.segments] == [x.text for x in b.segments]
+        assert [round(x.start, 1) for x in a.segments] == [round(x.start, 1) for x in b.segments]
+        assert not a.redecoded
+    # member_b starts after 3 s of silence: its times are the chunk's, not the packed speech's
+    assert together[3].segments[0].start >= 2.5
+    # an impossible demand marks every window doubtful: all are decoded again, each result is the
+    # better-scoring one of its two decodes, and the silent chunk is still not decoded at all
+    forced = await decode_many(transcriber(), chunks, hotwords=words, min_words_per_voiced_s=50.0)
+    assert [r.redecoded for r in forced] == [True, False, True, True]
+    assert " ".join(x.text for r in forced for x in r.segments).count(" ") > 40
 
 
 def _media(path: Path, wav: Path) -> None:

@@ -80,8 +80,8 @@ def render_transcript(segments: list[Any], fmt: str, *, source: str, duration: f
 async def _transcribe_file(
     settings: Settings, path: Path, *, show_progress: bool
 ) -> tuple[list[Any], float | None, float]:
-    from transcripts.engine import get_transcriber, transcribe_async
-    from transcripts.final import FINAL_BATCHED, FINAL_BEAM_SIZE, decode_chunks, probe
+    from transcripts.engine import get_transcriber
+    from transcripts.final import decode_chunks, decode_many, grouped, probe
 
     info = await probe(settings, path)
     if not info.has_audio:
@@ -94,11 +94,12 @@ async def _transcribe_file(
         length=total, label="Transkription", file=sys.stderr, show_eta=True, hidden=not show_progress
     ) as bar:
         done = 0
-        async for offset, samples in decode_chunks(settings, path):
-            found = await transcribe_async(
-                transcriber, samples, beam_size=FINAL_BEAM_SIZE, batched=FINAL_BATCHED
-            )
-            segments += [s.shifted(offset) for s in found]
+        async for group in grouped(decode_chunks(settings, path)):
+            # the final job's decode: a group of chunks, their windows batched together
+            results = await decode_many(transcriber, [samples for _o, samples in group])
+            for (offset, _samples), result in zip(group, results, strict=True):
+                segments += [s.shifted(offset) for s in result.segments]
+            offset, samples = group[-1]
             reached = min(total, round(offset + len(samples) / 16_000))
             bar.update(max(0, reached - done))
             done = max(done, reached)
