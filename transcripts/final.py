@@ -4,6 +4,8 @@ A council meeting can run six hours, so the recording is never held in memory: f
 16 kHz mono PCM on a pipe, read in 1 s blocks; the reader cuts 30-60 s chunks at the quietest moment
 (``vad.quietest_cut``), so no word is split between two chunks. A chunk with nothing above a very quiet
 room's level is skipped without running the model (long silent stretches cost only the decode).
+Chunks are decoded in groups of ~6 min (:func:`decode_many`): the decoder windows of all chunks of a
+group share batched calls, as in one plain batched call over the whole file, but memory stays bounded.
 
 Each chunk's segments are committed in the same transaction as the run's ``chunks_done``/``resume_s``:
 that is the checkpoint. A crashed or stopped run starts again at ``resume_s`` (ffmpeg seeks there), so
