@@ -12,8 +12,8 @@ included), on the same audio, in the same run:
   — the baseline, faster-whisper's defaults otherwise;
 - ``pipeline``: the final job's reading (``transcripts.final.decode_chunks``: ffmpeg on a pipe, 30-60 s
   chunks cut at pauses) with ``WhisperTranscriber`` beam 5 sequential, our hallucination settings/filters;
-- ``pipeline-batched``: what the final job runs without a vocabulary (``final.decode_chunk``: one
-  ``BatchedInferencePipeline`` call per chunk, beam 5).
+- ``pipeline-batched``: what the final job runs without a vocabulary (``final.decode_many``: the
+  decoder windows of a group of chunks in shared batched calls, beam 5).
 
 RTF is audio seconds / wall seconds (higher is faster; target ≥ 8x at beam 5), WER against the
 reference texts (jiwer, lower-cased, punctuation removed). Live: the first ``--live-seconds`` of the

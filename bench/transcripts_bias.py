@@ -12,8 +12,8 @@ against the speech); ``reverb`` (ffmpeg ``aecho``, a room-like tail).
 Accuracy (WER and CER, jiwer, lower-cased, punctuation removed, numbers as words) per variant for:
 ``plain`` — one ``BatchedInferencePipeline.transcribe`` call on the whole array (batch 8, beam 5, VAD:
 the baseline); ``pipeline`` — what the final job runs without the vocabulary (30-60 s chunks cut at
-pauses, one batched beam-5 call per chunk, word timestamps, our filters); ``+correct`` — that plus
-the post-correction; ``+hotwords`` — with the
+pauses, decoded in groups with their windows batched, beam 5, word timestamps, our filters);
+``+correct`` — that plus the post-correction; ``+hotwords`` — with the
 meeting's hotwords and the deletion guard; ``+hotwords+correct`` — the whole thing.
 Speed: audio seconds / wall seconds of ``plain`` and of ``+hotwords`` on the same audio in the same
 run (each variant and condition in its own subprocess, plain and pipeline back to back per variant so

@@ -103,3 +103,22 @@ def write_wav(path: Path, parts: Sequence[str | float | np.ndarray]) -> list[tup
         w.setframerate(SR)
         w.writeframes(data)
     return spans
+
+
+def pattern_recording(wav: Path, mp4: Path, duration: float) -> None:
+    """A recording as the streaming tests feed it: a 320x240 test pattern (H.264, a keyframe a second)
+    with ``wav`` as its AAC sound, ``duration`` seconds long."""
+    import imageio_ffmpeg
+
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=10:duration={duration:.2f}",
+            "-i", str(wav),
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "64k", "-shortest", str(mp4),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip

@@ -108,6 +108,15 @@ class Transcriber(Protocol):
         batched: bool = False,
     ) -> list[Segment]: ...
 
+    def transcribe_windows(
+        self,
+        windows: list[Window],
+        *,
+        beam_size: int = 5,
+        hotwords: str | None = None,
+        word_timestamps: bool = True,
+    ) -> list[list[Segment]]: ...
+
 
 #: The one thread all inference of the process runs on (the models, the VAD). Inference is serialised
 #: anyway (:data:`_INFERENCE_LOCK`); queued on its own thread, waiting decodes (live captions, an item,

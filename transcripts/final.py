@@ -42,7 +42,6 @@ from transcripts.engine import (
     in_inference_thread,
     pcm16_to_float,
     speech_windows,
-    transcribe_async,
 )
 from transcripts.item_models import TranscriptItemRun
 from transcripts.models import RunState, SegmentRevision, SegmentSource, TranscriptRun, TranscriptSegment
@@ -57,7 +56,6 @@ CHUNK_MIN_S = 30.0
 CHUNK_MAX_S = 60.0
 #: Decode settings of the final pass (see docs/benchmarks.md for the measurements behind them).
 FINAL_BEAM_SIZE = 5
-FINAL_BATCHED = True
 #: Normal speech runs 2-3 words per voiced second; a hotword-biased decode far below this deleted passages
 #: (the known failure of ``hotwords``), so the chunk is decoded again without them.
 MIN_WORDS_PER_VOICED_S = 1.0
@@ -245,7 +243,7 @@ _STANDING = frozenset(STANDING_TERMS)
 def strip_echo(seg: Segment, hotwords: str) -> Segment | None:
     """The segment without runs of the prompt read back (``correct.echo_runs``); None if nothing is left.
 
-    ``decode_chunk`` hands in only the standing council terms of the prompt: a run of three of them in
+    ``decode_many`` hands in only the standing council terms of the prompt: a run of three of them in
     the prompt's order is never speech, whereas an agenda title's words may well be said in order.
     """
     if seg.words:
@@ -281,7 +279,6 @@ async def decode_chunk(
     samples: np.ndarray,
     *,
     beam_size: int = FINAL_BEAM_SIZE,
-    batched: bool = FINAL_BATCHED,
     hotwords: str | None = None,
     min_words_per_voiced_s: float = MIN_WORDS_PER_VOICED_S,
 ) -> ChunkResult:
@@ -291,7 +288,6 @@ async def decode_chunk(
         transcriber,
         [samples],
         beam_size=beam_size,
-        batched=batched,
         hotwords=hotwords,
         min_words_per_voiced_s=min_words_per_voiced_s,
     )
@@ -303,7 +299,6 @@ async def decode_many(
     chunks: list[np.ndarray],
     *,
     beam_size: int = FINAL_BEAM_SIZE,
-    batched: bool = FINAL_BATCHED,
     hotwords: str | None = None,
     min_words_per_voiced_s: float = MIN_WORDS_PER_VOICED_S,
 ) -> list[ChunkResult]:
@@ -315,17 +310,13 @@ async def decode_many(
     suggests is decoded again without hotwords — only that window, the doubtful ones of all chunks in one
     batch — and the better-scoring text (more confidently heard letters) is kept.
     """
-    windows_of = getattr(transcriber, "transcribe_windows", None)
-    if not batched or windows_of is None:  # e.g. the sequential decoder: chunk by chunk
-        return [
-            await _decode_whole(transcriber, c, beam_size, batched, hotwords, min_words_per_voiced_s)
-            for c in chunks
-        ]
     windows = await in_inference_thread(speech_windows, chunks)
-    first = await in_inference_thread(windows_of, windows, beam_size=beam_size, hotwords=hotwords)
+    first = await in_inference_thread(
+        transcriber.transcribe_windows, windows, beam_size=beam_size, hotwords=hotwords
+    )
     results = [ChunkResult([]) for _ in chunks]
     if hotwords:
-        echo = _echo_terms(hotwords)
+        echo = " ".join(w for w in hotwords.split() if w in _STANDING)
         first = [[s for s in (strip_echo(seg, echo) for seg in segs) if s is not None] for segs in first]
         doubtful = [
             i
@@ -339,7 +330,7 @@ async def decode_many(
                 len(windows),
             )
             again = await in_inference_thread(
-                windows_of, [windows[i] for i in doubtful], beam_size=beam_size, hotwords=None
+                transcriber.transcribe_windows, [windows[i] for i in doubtful], beam_size=beam_size
             )
             for i, plain in zip(doubtful, again, strict=True):
                 result = results[windows[i].source]
@@ -354,41 +345,8 @@ async def decode_many(
     return results
 
 
-def _echo_terms(hotwords: str) -> str:
-    return " ".join(w for w in hotwords.split() if w in _STANDING)
-
-
 def _words(segments: list[Segment]) -> int:
     return sum(len(s.words) or len(s.text.split()) for s in segments)
-
-
-async def _decode_whole(
-    transcriber: Transcriber,
-    samples: np.ndarray,
-    beam_size: int,
-    batched: bool,
-    hotwords: str | None,
-    min_words_per_voiced_s: float,
-) -> ChunkResult:
-    """The chunk in one ``transcribe`` call; the guard decodes the whole chunk again when in doubt."""
-    segs = await transcribe_async(
-        transcriber, samples, beam_size=beam_size, hotwords=hotwords, batched=batched
-    )
-    if not hotwords:
-        return ChunkResult(segs)
-    echo = _echo_terms(hotwords)
-    segs = [s for s in (strip_echo(seg, echo) for seg in segs) if s is not None]
-    words = _words(segs)
-    voiced = await in_inference_thread(speech_seconds, samples)
-    if voiced < 3.0 or words >= min_words_per_voiced_s * voiced:
-        return ChunkResult(segs)
-    plain = await transcribe_async(transcriber, samples, beam_size=beam_size, hotwords=None, batched=batched)
-    log.info(
-        "hotword decode heard %d words in %.1f s of speech; decoded again without hotwords", words, voiced
-    )
-    if _score(plain) > PLAIN_MARGIN * _score(segs):
-        return ChunkResult(plain, redecoded=True, plain_won=True)
-    return ChunkResult(segs, redecoded=True)
 
 
 async def add_final_segments(
@@ -510,7 +468,6 @@ async def run_final(
     hotwords: str | None = None,
     corrector: Corrector | None = None,
     beam_size: int = FINAL_BEAM_SIZE,
-    batched: bool = FINAL_BATCHED,
     stop_after_chunks: int | None = None,
     chunk_min_s: float = CHUNK_MIN_S,
     chunk_max_s: float = CHUNK_MAX_S,
@@ -623,9 +580,7 @@ async def run_final(
                     todo.append(samples if has_sound(samples) and not covered else None)
                 wanted = [x for x in todo if x is not None]
                 decoded = iter(
-                    await decode_many(
-                        transcriber, wanted, beam_size=beam_size, hotwords=hotwords, batched=batched
-                    )
+                    await decode_many(transcriber, wanted, beam_size=beam_size, hotwords=hotwords)
                     if wanted
                     else []
                 )

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import imageio_ffmpeg
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
@@ -27,7 +25,7 @@ from council.live.models import EventKind, TimelineEvent
 from streaming.models import Recording
 from streaming.sources import FileSource
 from tests.factories import make_town
-from tests.transcripts_support import model_settings, references, wer, write_wav
+from tests.transcripts_support import model_settings, pattern_recording, references, wer, write_wav
 from transcripts.models import TranscriptRun, TranscriptSegment
 
 #: The audio of the recording: (part, seconds of silence before it).
@@ -40,17 +38,7 @@ def _make_recording(tmp: Path) -> tuple[Path, dict[str, tuple[float, float]]]:
     named = {CHAIR: spans[1], MEMBER_A: spans[3], MEMBER_B: spans[5]}
     duration = spans[-1][1]
     mp4 = tmp / "meeting.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=10:duration={duration:.2f}",
-            "-i", str(wav),
-            "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "64k", "-shortest", str(mp4),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    pattern_recording(wav, mp4, duration)
     return mp4, named
 
 

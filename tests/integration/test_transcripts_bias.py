@@ -4,7 +4,6 @@ agenda item's final transcript published from the stream's segments while the st
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +17,16 @@ from council.core.settings import Settings
 from council.live.models import TimelineEvent
 from tests.factories import make_town
 from tests.integration.streaming_helpers import stream_settings, wait_until
-from tests.transcripts_support import SR, clip, model_settings, references, transcriber, wer, write_wav
+from tests.transcripts_support import (
+    SR,
+    clip,
+    model_settings,
+    pattern_recording,
+    references,
+    transcriber,
+    wer,
+    write_wav,
+)
 from transcripts import service
 from transcripts.engine import speech_windows
 from transcripts.final import decode_chunk, decode_many, run_final, speech_seconds
@@ -130,20 +138,6 @@ async def test_chunks_decoded_together_read_as_each_alone() -> None:
     assert " ".join(x.text for r in forced for x in r.segments).count(" ") > 40
 
 
-def _media(path: Path, wav: Path) -> None:
-    import imageio_ffmpeg
-
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-            "-i", "testsrc2=size=320x240:rate=10", "-i", str(wav), "-shortest", "-c:v", "libx264",
-            "-preset", "ultrafast", "-g", "10", "-c:a", "aac", "-ar", "48000", str(path),
-        ],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-
-
 async def test_item_published_from_the_stream_while_it_runs(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
@@ -157,7 +151,7 @@ async def test_item_published_from_the_stream_while_it_runs(
     settings.whisper_model_dir = model_settings().whisper_model_dir
     wav = tmp_path / "speech.wav"
     spans = write_wav(wav, [0.6, "agenda", 1.2, "member_b", 0.5])
-    _media(tmp_path / "in.mp4", wav)
+    pattern_recording(wav, tmp_path / "in.mp4", spans[-1][1])
     async with db.sessionmaker() as s:
         town = await make_town(s)
         m, item, other = town.past_meeting, town.public_item, town.council_item

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import imageio_ffmpeg
 import pytest
 from litestar.channels import ChannelsPlugin
 from litestar.testing import AsyncTestClient
@@ -32,7 +30,7 @@ from streaming.errors import StreamNotFound
 from streaming.models import Recording
 from streaming.sources import FileSource
 from tests.factories import make_town
-from tests.transcripts_support import model_settings, references, wer, write_wav
+from tests.transcripts_support import model_settings, pattern_recording, references, wer, write_wav
 from transcripts.item_models import TranscriptItemRun
 from transcripts.items import ITEM_KIND
 from transcripts.models import TranscriptRun, TranscriptSegment
@@ -59,19 +57,18 @@ def _make_recording(tmp: Path) -> tuple[Path, list[tuple[float, float]]]:
     wav = tmp / "speech.wav"
     spans = write_wav(wav, [0.6, "agenda", 1.2, "member_b", 20.0])
     mp4 = tmp / "meeting.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=10:duration={spans[-1][1]:.2f}",
-            "-i", str(wav),
-            "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "64k", "-shortest", str(mp4),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )  # fmt: skip
+    pattern_recording(wav, mp4, spans[-1][1])
     return mp4, spans
+
+
+async def _final_segments(db: Any, mid: int) -> list[TranscriptSegment]:
+    async with db.sessionmaker() as s:
+        rows = await s.execute(
+            select(TranscriptSegment)
+            .where(TranscriptSegment.meeting_id == mid, TranscriptSegment.source == "final")
+            .order_by(TranscriptSegment.start_s)
+        )
+        return list(rows.scalars())
 
 
 @pytest.fixture
@@ -163,15 +160,7 @@ async def test_watcher_queues_and_publishes_an_ended_item_while_the_stream_runs(
     async with db.sessionmaker() as s:
         job = await s.get(Job, run.job_id)
         assert job is not None and job.kind == ITEM_KIND and job.state == "done", job and job.error
-        published = list(
-            (
-                await s.execute(
-                    select(TranscriptSegment)
-                    .where(TranscriptSegment.meeting_id == mid, TranscriptSegment.source == "final")
-                    .order_by(TranscriptSegment.start_s)
-                )
-            ).scalars()
-        )
+    published = await _final_segments(db, mid)
     assert published and all(x.agenda_item_id == item_id for x in published), [
         (x.start_s, x.end_s, x.agenda_item_id, x.text) for x in published
     ] + [(run.start_s, run.end_s, item_id, spans)]
@@ -196,16 +185,7 @@ async def test_watcher_queues_and_publishes_an_ended_item_while_the_stream_runs(
     final = await _until(final_done, 300, "the whole-meeting transcript")
     assert final.state == "done", final.message
     assert mid not in app.state.item_watchers  # archived: the watcher is gone
-    async with db.sessionmaker() as s:
-        after = list(
-            (
-                await s.execute(
-                    select(TranscriptSegment)
-                    .where(TranscriptSegment.meeting_id == mid, TranscriptSegment.source == "final")
-                    .order_by(TranscriptSegment.start_s)
-                )
-            ).scalars()
-        )
+    after = await _final_segments(db, mid)
     in_item = [x for x in after if run.start_s <= x.start_s < run.end_s]
     assert [x.id for x in in_item] == [x.id for x in published]  # not transcribed twice
     rest = " ".join(x.text for x in after if x.start_s >= run.end_s)
