@@ -13,7 +13,8 @@ included), on the same audio, in the same run:
 - ``pipeline``: the final job's reading (``transcripts.final.decode_chunks``: ffmpeg on a pipe, 30-60 s
   chunks cut at pauses) with ``WhisperTranscriber`` beam 5 sequential, our hallucination settings/filters;
 - ``pipeline-batched``: what the final job runs without a vocabulary (``final.decode_many``: the
-  decoder windows of a group of chunks in shared batched calls, beam 5).
+  speech of a group of chunks packed into shared decoder windows, batches of 8, beam 3 — the final
+  pass's ``FINAL_BEAM_SIZE``).
 
 RTF is audio seconds / wall seconds (higher is faster; target ≥ 8x at beam 5), WER against the
 reference texts (jiwer, lower-cased, punctuation removed). Live: the first ``--live-seconds`` of the

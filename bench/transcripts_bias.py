@@ -12,9 +12,11 @@ against the speech); ``reverb`` (ffmpeg ``aecho``, a room-like tail).
 Accuracy (WER and CER, jiwer, lower-cased, punctuation removed, numbers as words) per variant for:
 ``plain`` — one ``BatchedInferencePipeline.transcribe`` call on the whole array (batch 8, beam 5, VAD:
 the baseline); ``pipeline`` — what the final job runs without the vocabulary (30-60 s chunks cut at
-pauses, decoded in groups with their windows batched, beam 5, word timestamps, our filters);
-``+correct`` — that plus the post-correction; ``+hotwords`` — with the
-meeting's hotwords and the deletion guard; ``+hotwords+correct`` — the whole thing.
+pauses, their speech packed into windows across chunks and decoded in groups, batch 8, beam 3, word
+timestamps, our filters);
+``+correct`` — that plus the post-correction; ``+hotwords`` — with hotwords (each chunk gets those of
+the agenda item it falls in, as the final job picks them by the timeline) and the deletion guard;
+``+hotwords+correct`` — the whole thing.
 Speed: audio seconds / wall seconds of ``plain`` and of ``+hotwords`` on the same audio in the same
 run (each variant and condition in its own subprocess, plain and pipeline back to back per variant so
 the shared machine's drifting load hits both alike; peak RSS is the largest ``ru_maxrss`` of a
@@ -212,15 +214,25 @@ def scores(ref: str, hyp: str) -> dict[str, float]:
     return {"wer": round(float(jiwer.wer(r, h)) * 100, 1), "cer": round(float(jiwer.cer(r, h)) * 100, 1)}
 
 
-def _vocab_terms() -> list[str]:
-    from transcripts.vocabulary import STANDING_TERMS, Vocabulary
+def _vocabulary() -> Any:
+    """The test meeting's ``MeetingVocabulary``, as ``vocabulary.meeting_vocabulary`` builds it from the
+    records: each agenda item's title, the people and factions, the standing terms."""
+    from transcripts.vocabulary import STANDING_TERMS, MeetingVocabulary
 
-    vocab = Vocabulary()
-    vocab.add(*(t for t, _ in ITEMS))
-    vocab.terms.extend(PEOPLE)
-    vocab.terms.extend(f"Fraktion {f}" for f in FACTIONS)
-    vocab.add(*STANDING_TERMS)
-    return vocab.terms
+    vocab = MeetingVocabulary()
+    for i, (title, _words) in enumerate(ITEMS):
+        vocab.add_item(i, title)
+    vocab.general.terms.extend(PEOPLE)
+    vocab.general.terms.extend(f"Fraktion {f}" for f in FACTIONS)
+    vocab.general.add(*STANDING_TERMS)
+    return vocab
+
+
+def _item_at(spans: dict[str, list[float]], start: float, end: float) -> int | None:
+    """The agenda item that runs longest in [start, end] (as ``align.Timeline.item_during``)."""
+    overlap = {int(k): min(end, b) - max(start, a) for k, (a, b) in spans.items()}
+    best = max(overlap, key=lambda k: overlap[k])
+    return best if overlap[best] > 0 else None
 
 
 # --- the subprocess workers -----------------------------------------------------------------------
@@ -251,11 +263,13 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
         from transcripts.engine import WhisperTranscriber
         from transcripts.final import decode_chunks, decode_many, grouped
         from transcripts.vad import has_sound
-        from transcripts.vocabulary import hotwords, model_token_counter
+        from transcripts.vocabulary import model_token_counter
 
-        terms = _vocab_terms()
-        words = hotwords(terms, count=model_token_counter(str(model_dir)))
-        corrector = Corrector([w for t in terms for w in t.split()])
+        vocab = _vocabulary()
+        count = model_token_counter(str(model_dir))
+        words, by_item = vocab.hotwords(count)  # as vocabulary.meeting_bias
+        spans = build_set(minutes)["spans"]
+        corrector = Corrector(vocab.words())
         tr = WhisperTranscriber(settings)
         tr.model  # noqa: B018 - load before timing
         conditions = [("pipeline", None), ("+hotwords", words)]
@@ -276,8 +290,15 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
                     nonlocal redecoded
                     # as transcripts.final.run_final decodes: groups of chunks, windows batched
                     async for group in grouped(decode_chunks(settings, path)):
-                        audios = [samples for _off, samples in group if has_sound(samples)]
-                        for r in await decode_many(tr, audios, hotwords=hw):
+                        kept = [(off, x) for off, x in group if has_sound(x)]
+                        audios = [x for _off, x in kept]
+                        # each chunk with its agenda item's own hotwords where the agenda has them
+                        # (as run_final picks them)
+                        prompts = [
+                            by_item.get(_item_at(spans, off, off + len(x) / SR), hw) if hw else None
+                            for off, x in kept
+                        ]
+                        for r in await decode_many(tr, audios, hotwords=prompts):
                             redecoded += int(r.redecoded)
                             chunks.append(1)
                             texts.extend(s.text for s in r.segments)
@@ -295,7 +316,8 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
                 res["+correct" if hw is None else f"{label}+correct"] = {"text": fixed}
             out[name] = res
         out["hotwords"] = words
-        out["hotword_tokens"] = model_token_counter(str(model_dir))(words)
+        out["hotword_tokens"] = count(words)
+        out["item_hotword_tokens"] = [count(w) for w in by_item.values()]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -547,7 +569,10 @@ def main() -> None:
     speed = {n: round(plain[n]["plain"]["wall_s"] / pipe[n]["+hotwords"]["wall_s"], 2) for n in args.variants}
     print(f"speed of +hotwords vs plain batched (same audio, same run): {speed}")
     print(f"peak RSS: plain {plain['peak_rss_mb']:.0f} MB, pipeline {pipe['peak_rss_mb']:.0f} MB")
-    print(f"hotwords: {pipe['hotword_tokens']} tokens; load {_load()}")
+    print(
+        f"hotwords: meeting {pipe['hotword_tokens']} tokens, per item {pipe['item_hotword_tokens']}; "
+        f"load {_load()}"
+    )
     for name in args.variants:
         r = pipe[name]["+hotwords"]
         print(f"{name}: {r['chunks']} chunks, decoded again without hotwords {r['redecoded_chunks']}")
@@ -561,6 +586,7 @@ def main() -> None:
             "load_after": _load(),
             "peak_rss_mb": {"plain": plain["peak_rss_mb"], "pipeline": pipe["peak_rss_mb"]},
             "hotword_tokens": pipe["hotword_tokens"],
+            "item_hotword_tokens": pipe["item_hotword_tokens"],
         },
     )
     if not args.skip_meeting:

@@ -125,6 +125,24 @@ class Timeline:
             for _, step in self._pieces(start, end)
         )
 
+    def item_during(self, start: datetime, end: datetime) -> int | None:
+        """The agenda item that ran longest in [start, end] (None: none ran, or no timeline)."""
+        weight: dict[int | None, float] = {}
+        for seconds, step in self._pieces(start, end):
+            key = None if step is None else step.agenda_item_id
+            weight[key] = weight.get(key, 0.0) + seconds
+        return max(weight.items(), key=lambda kv: kv[1])[0] if weight else None
+
+    def speakers_by_item(self) -> dict[int, list[int]]:
+        """Who had the floor during each agenda item, in the order they first spoke."""
+        out: dict[int, list[int]] = {}
+        for step in self._steps:
+            if step.agenda_item_id is not None and step.person_id is not None:
+                people = out.setdefault(step.agenda_item_id, [])
+                if step.person_id not in people:
+                    people.append(step.person_id)
+        return out
+
     def assign(self, start: datetime, end: datetime) -> Assignment:
         pieces = self._pieces(start, end)
         weight: dict[tuple[int | None, int | None, bool], float] = {}

@@ -115,7 +115,7 @@ class Transcriber(Protocol):
         beam_size: int = 5,
         hotwords: str | None = None,
         word_timestamps: bool = True,
-    ) -> list[list[Segment]]: ...
+    ) -> list[list[tuple[int, Segment]]]: ...
 
 
 #: The one thread all inference of the process runs on (the models, the VAD). Inference is serialised
@@ -166,56 +166,75 @@ WINDOW_S = 30.0
 
 @dataclass(frozen=True)
 class Window:
-    """Up to 30 s of one audio's speech, decoded as one unit by the batched decoder.
+    """Up to 30 s of speech, decoded as one unit by the batched decoder.
 
-    Packed exactly as faster-whisper's ``BatchedInferencePipeline`` packs it (Silero VAD speech parts,
-    the silence between them left out, parts appended until 30 s are full), so decoding windows
-    ourselves gives the same text as its ``transcribe`` on the same audio — but windows of *several*
-    audios (consecutive chunks of a recording) can share one batch.
+    Packed as faster-whisper's ``BatchedInferencePipeline`` packs one audio (Silero VAD speech parts,
+    the silence between them left out, parts appended until 30 s are full), but across consecutive
+    audios (the chunks of a recording): the parts of several chunks share a window, so a group of
+    chunks needs as many windows as one plain batched call over the same audio.
     """
 
-    #: Index of the audio (chunk) it came from, in the list handed to :func:`speech_windows`.
-    source: int
     samples: np.ndarray
-    #: The speech parts in it: (first sample, end sample) in the source audio.
-    parts: tuple[tuple[int, int], ...]
+    #: The speech parts in it, in order: (index of the source audio, first sample, end sample in it).
+    parts: tuple[tuple[int, int, int], ...]
+    #: For each part, the sample where its source audio starts with the sources laid end to end (keeps
+    #: the packed speech's time map monotonic across sources).
+    bases: tuple[int, ...]
+
+    @property
+    def sources(self) -> list[int]:
+        """The source audios it holds speech of, in order."""
+        return list(dict.fromkeys(src for src, _a, _b in self.parts))
 
     @property
     def voiced_s(self) -> float:
         """Seconds of speech in the window (the VAD's padding taken off again)."""
-        return sum(max(0.0, (b - a) / SAMPLE_RATE - 2 * VAD_PAD_S) for a, b in self.parts)
+        return sum(max(0.0, (b - a) / SAMPLE_RATE - 2 * VAD_PAD_S) for _s, a, b in self.parts)
 
 
 def speech_windows(
-    audios: list[np.ndarray], *, min_silence_ms: int = 500, window_s: float = WINDOW_S
+    audios: list[np.ndarray],
+    *,
+    breaks: list[Any] | None = None,
+    min_silence_ms: int = 500,
+    window_s: float = WINDOW_S,
 ) -> list[Window]:
-    """The decoder windows of each audio, in order (blocking: runs the Silero VAD)."""
+    """The decoder windows of consecutive audios, in order (blocking: runs the Silero VAD).
+
+    ``breaks``: one key per audio; a window never holds speech of two audios with different keys (each
+    chunk's agenda item has its own hotwords, and a window is decoded with one prompt).
+    """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     vad = VadOptions(min_silence_duration_ms=min_silence_ms, max_speech_duration_s=window_s)
     limit = int(window_s * SAMPLE_RATE)
+    arrays = [np.asarray(raw, dtype=np.float32).reshape(-1) for raw in audios]
     windows: list[Window] = []
-    for source, raw in enumerate(audios):
-        audio = np.asarray(raw, dtype=np.float32).reshape(-1)
-        if audio.size < SAMPLE_RATE // 10:
-            continue
-        parts: list[tuple[int, int]] = []
-        length = 0
-        for stamp in get_speech_timestamps(audio, vad):
-            a, b = int(stamp["start"]), int(stamp["end"])
-            if parts and length + (b - a) > limit:
-                windows.append(_window(source, audio, parts))
-                parts, length = [], 0
-            parts.append((a, b))
-            length += b - a
+    parts: list[tuple[int, int, int]] = []
+    bases: list[int] = []
+    length = base = 0
+
+    def flush() -> None:
+        nonlocal parts, bases, length
         if parts:
-            windows.append(_window(source, audio, parts))
+            samples = np.concatenate([arrays[src][a:b] for src, a, b in parts])
+            windows.append(Window(samples=samples, parts=tuple(parts), bases=tuple(bases)))
+        parts, bases, length = [], [], 0
+
+    for source, audio in enumerate(arrays):
+        if breaks is not None and source > 0 and breaks[source] != breaks[source - 1]:
+            flush()
+        if audio.size >= SAMPLE_RATE // 10:
+            for stamp in get_speech_timestamps(audio, vad):
+                a, b = int(stamp["start"]), int(stamp["end"])
+                if parts and length + (b - a) > limit:
+                    flush()
+                parts.append((source, a, b))
+                bases.append(base)
+                length += b - a
+        base += audio.size
+    flush()
     return windows
-
-
-def _window(source: int, audio: np.ndarray, parts: list[tuple[int, int]]) -> Window:
-    samples = np.concatenate([audio[a:b] for a, b in parts])
-    return Window(source=source, samples=samples, parts=tuple(parts))
 
 
 @dataclass
@@ -225,12 +244,12 @@ class DecodeOptions:
     language: str = "de"
     vad_min_silence_ms: int = 500
     hallucination_silence_threshold: float = 2.0
-    #: Windows per batched decoder call. Each window in a batch holds its beams' cross-attention cache
-    #: (~100-130 MB with beam 5), so this is the memory knob: on the 12-min bench set, peak RSS of the
-    #: final pass (unbiased) 696 / 948 / 1,319-1,367 MB at 2 / 4 / 8 windows, for 21.9x / 23.8x /
-    #: 19.8-21.9x real time (single runs, ±10 % noise): 2 keeps the offline pipeline's 700 MB target
-    #: (issue #6) and nearly all of the speed of decoding several chunks' windows together.
-    batch_size: int = 2
+    #: Windows per batched decoder call. Each decoder step reads all of the decoder's weights, so wide
+    #: batches are cheap per window (plain faster-whisper on the 12-min bench set: beam search 13.6 s at
+    #: 8 windows per call against 21.9 s at 2); what they cost is the beams' caches in memory.
+    batch_size: int = 8
+    #: Windows per encoder call (its self-attention holds ~70 MB per window).
+    encode_batch_size: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -239,7 +258,9 @@ class WhisperTranscriber:
 
     def __init__(self, settings: Settings, *, options: DecodeOptions | None = None) -> None:
         self.settings = settings
-        self.options = options or DecodeOptions(language=settings.whisper_language)
+        self.options = options or DecodeOptions(
+            language=settings.whisper_language, batch_size=settings.whisper_batch_size
+        )
         self._model: Any = None
         self._batched: Any = None
 
@@ -305,13 +326,15 @@ class WhisperTranscriber:
         beam_size: int = 5,
         hotwords: str | None = None,
         word_timestamps: bool = True,
-    ) -> list[list[Segment]]:
-        """Decode windows (of one audio or several) in batches of ``batch_size``; the segments of each
-        window, with times in its source audio, filtered like :meth:`transcribe`'s.
+    ) -> list[list[tuple[int, Segment]]]:
+        """Decode windows in batches of ``batch_size``; per window its segments as (source audio, segment
+        with times in that audio), filtered like :meth:`transcribe`'s. A segment that spans speech of
+        two sources is cut between them (at its words).
 
         Why: a recording's 30-60 s chunks hold one or two windows each; decoded chunk by chunk, the
-        batches are 1-2 windows wide and the second core idles through the beam search. Decoded
-        together, several chunks fill whole batches as the plain batched call does.
+        batches would be 1-2 windows wide, and each decoder step reads all of the decoder's weights
+        whatever the number of rows. Packed and decoded together, the chunks of a group fill whole
+        batches as one plain batched call over the whole file does.
         """
         if not windows:
             return []
@@ -319,7 +342,7 @@ class WhisperTranscriber:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.vad import SpeechTimestampsMap
 
-        out: list[list[Segment]] = []
+        out: list[list[tuple[int, Segment]]] = []
         with _INFERENCE_LOCK:
             model = self._load()
             pipe = self._pipeline(model)
@@ -341,10 +364,14 @@ class WhisperTranscriber:
                     results = pipe.forward(features, tokenizer, meta, options)
                     for window, result in zip(group, results, strict=True):
                         tsmap = SpeechTimestampsMap(
-                            [{"start": a, "end": b} for a, b in window.parts], SAMPLE_RATE
+                            [
+                                {"start": base + a, "end": base + b}
+                                for (_src, a, b), base in zip(window.parts, window.bases, strict=True)
+                            ],
+                            SAMPLE_RATE,
                         )
-                        segs = [_from_window(raw, tsmap) for raw in result]
-                        out.append([s for s in segs if keep_segment(s)])
+                        pieces = [p for raw in result for p in _from_window(raw, tsmap, window)]
+                        out.append([(src, seg) for src, seg in pieces if keep_segment(seg)])
             finally:
                 pipe.last_speech_timestamp = 0.0
         return out
@@ -353,7 +380,9 @@ class WhisperTranscriber:
         if self._batched is None:
             from faster_whisper import BatchedInferencePipeline
 
-            self._batched = BatchedInferencePipeline(model=model)
+            self._batched = BatchedInferencePipeline(
+                model=_PartEncoder(model, self.options.encode_batch_size)
+            )
         return self._batched
 
     def _window_options(
@@ -380,6 +409,32 @@ class WhisperTranscriber:
         return info.transcription_options, language
 
 
+class _PartEncoder:
+    """The WhisperModel with its encoder run ``part`` windows at a time (on CPU).
+
+    The encoder's self-attention holds ~70 MB per window, while the decoder is the one that gains from a
+    wide batch; everything else is the model's own (attribute access passes through).
+    """
+
+    def __init__(self, model: Any, part: int) -> None:
+        self._model = model
+        self._part = max(1, part)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def encode(self, features: np.ndarray) -> Any:
+        if features.shape[0] <= self._part or self._model.model.device != "cpu":
+            return self._model.encode(features)
+        import ctranslate2
+
+        outputs = [
+            np.asarray(self._model.encode(features[i : i + self._part]))
+            for i in range(0, features.shape[0], self._part)
+        ]
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(outputs)))
+
+
 def _convert(s: Any) -> Segment:
     return Segment(
         start=float(s.start),
@@ -394,33 +449,44 @@ def _convert(s: Any) -> Segment:
     )
 
 
-def _from_window(raw: dict[str, Any], tsmap: Any) -> Segment:
-    """A segment of a decoded window (times in the packed speech) with times in the source audio."""
-    words = []
+def _from_window(raw: dict[str, Any], tsmap: Any, window: Window) -> list[tuple[int, Segment]]:
+    """A segment of a decoded window (times in the packed speech) as (source, segment with times in the
+    source audio); cut into one segment per source where its words come from several."""
+    text = str(raw["text"]).strip()
+    avg, nsp, ratio = float(raw["avg_logprob"]), float(raw["no_speech_prob"]), float(raw["compression_ratio"])
+    by_source: list[tuple[int, list[Word]]] = []
     for w in raw.get("words") or ():
         index = tsmap.get_chunk_index((w["start"] + w["end"]) / 2)
-        words.append(
-            Word(
-                float(tsmap.get_original_time(w["start"], index)),
-                float(tsmap.get_original_time(w["end"], index)),
-                str(w["word"]),
-                float(w["probability"]),
-            )
+        src, base = window.parts[index][0], window.bases[index] / SAMPLE_RATE
+        word = Word(  # a word at a part's edge may reach a hair before its source's start
+            max(0.0, float(tsmap.get_original_time(w["start"], index)) - base),
+            max(0.0, float(tsmap.get_original_time(w["end"], index)) - base),
+            str(w["word"]),
+            float(w["probability"]),
         )
-    if words:
-        start, end = words[0].start, words[-1].end
-    else:
-        start = float(tsmap.get_original_time(raw["start"]))
-        end = float(tsmap.get_original_time(raw["end"], is_end=True))
-    return Segment(
-        start=start,
-        end=end,
-        text=str(raw["text"]).strip(),
-        words=tuple(words),
-        avg_logprob=float(raw["avg_logprob"]),
-        no_speech_prob=float(raw["no_speech_prob"]),
-        compression_ratio=float(raw["compression_ratio"]),
-    )
+        if by_source and by_source[-1][0] == src:
+            by_source[-1][1].append(word)
+        else:
+            by_source.append((src, [word]))
+    if len(by_source) == 1:
+        src, ws = by_source[0]
+        return [(src, Segment(ws[0].start, ws[-1].end, text, tuple(ws), avg, nsp, ratio))]
+    if by_source:  # cut at the source boundary: each piece spelled by its own words
+        return [
+            (
+                src,
+                Segment(
+                    ws[0].start, ws[-1].end, "".join(x.word for x in ws).strip(), tuple(ws), avg, nsp, ratio
+                ),
+            )
+            for src, ws in by_source
+        ]
+    # no word timings: the whole segment goes to the source of its middle
+    index = tsmap.get_chunk_index((raw["start"] + raw["end"]) / 2)
+    src, base = window.parts[index][0], window.bases[index] / SAMPLE_RATE
+    start = max(0.0, float(tsmap.get_original_time(raw["start"])) - base)
+    end = max(start, float(tsmap.get_original_time(raw["end"], is_end=True)) - base)
+    return [(src, Segment(start, end, text, (), avg, nsp, ratio))]
 
 
 _MODELS: dict[tuple[str, int, str, str], Any] = {}
@@ -451,7 +517,7 @@ def _shared_model(path: Path, threads: int, *, device: str = "cpu", compute_type
         return model
 
 
-_TRANSCRIBERS: dict[tuple[str, str, int, str], WhisperTranscriber] = {}
+_TRANSCRIBERS: dict[tuple[str, str, int, str, int], WhisperTranscriber] = {}
 
 
 def get_transcriber(settings: Settings) -> WhisperTranscriber:
@@ -461,6 +527,7 @@ def get_transcriber(settings: Settings) -> WhisperTranscriber:
         str(settings.var_dir),
         settings.whisper_threads,
         settings.whisper_language,
+        settings.whisper_batch_size,
     )
     with _MODELS_LOCK:
         t = _TRANSCRIBERS.get(key)

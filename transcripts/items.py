@@ -6,7 +6,7 @@ starts), the composition root (``web/transcripts_wiring.py``, which may read the
 this package may not import ``streaming``) queues a ``transcripts.item`` job with the item's finished
 public segment files. The job decodes those files back to back (ffmpeg's concat demuxer), keeps just
 the item's span of them (the files are whole seconds and reach past it), transcribes that with the
-final settings (batched beam 5, agenda hotwords with the deletion guard, post-correction)
+final settings (batched beam 3, the item's own hotwords with the deletion guard, post-correction)
 and publishes the item's span in one transaction: its final segments in, its uncorrected live captions
 out. The whole-meeting final run later skips spans that are done here (``final.run_final``).
 

@@ -21,12 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from council.core.jobs import JobContext, job
-from transcripts.correct import Corrector
 from transcripts.engine import get_transcriber
 from transcripts.final import run_final
 from transcripts.items import ITEM_KIND, SegmentFile, run_item
 from transcripts.model_files import ensure_model_dir
-from transcripts.vocabulary import meeting_bias
+from transcripts.vocabulary import MeetingBias, meeting_bias
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +38,25 @@ def parse_started_at(value: str) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-async def _bias(ctx: JobContext, payload: dict[str, Any]) -> tuple[str | None, Corrector | None]:
+async def _bias(ctx: JobContext, payload: dict[str, Any]) -> MeetingBias | None:
+    """The meeting's bias from its records (None with ``"bias": false``)."""
     if payload.get("bias") is False:
-        return payload.get("hotwords") or None, None
+        return None
     async with ctx.sessionmaker() as session:
-        words, corrector = await meeting_bias(
+        return await meeting_bias(
             session, int(payload["meeting_id"]), model_dir=str(ensure_model_dir(ctx.settings))
         )
-    return payload.get("hotwords") or words or None, corrector
+
+
+def _hotwords(payload: dict[str, Any], bias: MeetingBias | None, item_id: int | None) -> str | None:
+    """Explicit ``"hotwords"`` in the payload win; else the item's own (the meeting's for no item)."""
+    return payload.get("hotwords") or (bias.for_item(item_id) if bias else None) or None
 
 
 @job(FINAL_KIND)
 async def final_transcript(ctx: JobContext) -> None:
     payload = ctx.payload
-    hotwords, corrector = await _bias(ctx, payload)
+    bias = await _bias(ctx, payload)
     result = await run_final(
         ctx.sessionmaker,
         ctx.settings,
@@ -62,8 +66,9 @@ async def final_transcript(ctx: JobContext) -> None:
         started_at=parse_started_at(str(payload["started_at"])),
         job_id=ctx.job_id,
         force=bool(payload.get("force", False)),
-        hotwords=hotwords,
-        corrector=corrector,
+        hotwords=_hotwords(payload, bias, None),
+        item_hotwords=bias.by_item if bias and not payload.get("hotwords") else None,
+        corrector=bias.corrector if bias else None,
         progress=ctx.progress,
     )
     log.info("final transcript of meeting %s: %s (%s)", payload["meeting_id"], result.state, result.message)
@@ -72,7 +77,7 @@ async def final_transcript(ctx: JobContext) -> None:
 @job(ITEM_KIND)
 async def item_transcript(ctx: JobContext) -> None:
     payload = ctx.payload
-    hotwords, corrector = await _bias(ctx, payload)
+    bias = await _bias(ctx, payload)
     item_id = payload.get("agenda_item_id")
     ended = payload.get("ended_at")
     result = await run_item(
@@ -87,8 +92,8 @@ async def item_transcript(ctx: JobContext) -> None:
         files=[SegmentFile.from_json(f) for f in payload.get("files") or []],
         item_ended_at=parse_started_at(str(ended)) if ended else None,
         job_id=ctx.job_id,
-        hotwords=hotwords,
-        corrector=corrector,
+        hotwords=_hotwords(payload, bias, int(item_id) if item_id is not None else None),
+        corrector=bias.corrector if bias else None,
     )
     log.info(
         "agenda item %s of meeting %s: %s (%s)", item_id, payload["meeting_id"], result.state, result.message

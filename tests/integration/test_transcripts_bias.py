@@ -4,7 +4,8 @@ agenda item's final transcript published from the stream's segments while the st
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,13 +29,16 @@ from tests.transcripts_support import (
     write_wav,
 )
 from transcripts import service
+from transcripts.align import Timeline
 from transcripts.engine import speech_windows
-from transcripts.final import decode_chunk, decode_many, run_final, speech_seconds
+from transcripts.final import chunk_hotwords, decode_chunk, decode_many, run_final, speech_seconds
 from transcripts.item_models import TranscriptItemRun
 from transcripts.models import SegmentRevision, TranscriptSegment
 from transcripts.vocabulary import (
     MAX_HOTWORD_TOKENS,
     STANDING_TERMS,
+    MeetingBias,
+    MeetingVocabulary,
     Vocabulary,
     hotwords,
     meeting_bias,
@@ -56,11 +60,25 @@ async def test_vocabulary_from_the_records(db: Database) -> None:
     async with db.sessionmaker() as s:
         town = await make_town(s)
         m = town.past_meeting
-        assert m is not None
-        present = town.persons[0]
+        assert m is not None and town.public_item is not None and town.secret_item is not None
+        present, speaker = town.persons[0], town.persons[2]
+        item_id = town.public_item.id
         s.add(TimelineEvent(meeting_id=m.id, kind="attendance.joined", person_id=present.id, at=m.start))
+        s.add(TimelineEvent(meeting_id=m.id, kind="attendance.joined", person_id=speaker.id, at=m.start))
+        at = m.start + timedelta(minutes=5)
+        s.add(TimelineEvent(meeting_id=m.id, kind="agenda_item.started", agenda_item_id=item_id, at=at))
+        s.add(
+            TimelineEvent(
+                meeting_id=m.id,
+                kind="speaker.started",
+                person_id=speaker.id,
+                consent=True,
+                at=at + timedelta(minutes=1),
+            )
+        )
         await s.commit()
-        words, corrector = await meeting_bias(s, m.id, model_dir=model_settings().whisper_model_dir)
+        bias = await meeting_bias(s, m.id, model_dir=model_settings().whisper_model_dir)
+    words = bias.hotwords
     assert "Radwegs" in words and "Landstraße" in words  # agenda item and paper titles
     assert present.family_name and present.family_name in words  # who is present
     assert "Fraktion Bürgerliste" in words and "Ausschuss für Stadtentwicklung und Verkehr" in words
@@ -69,7 +87,28 @@ async def test_vocabulary_from_the_records(db: Database) -> None:
     assert "Geheimweg" not in words and "Grundstücks" not in words  # non-public items stay out
     count = model_token_counter(model_settings().whisper_model_dir)
     assert count(words) <= MAX_HOTWORD_TOKENS
-    assert corrector.correct("zum Tag in Ordnungspunkt")[0] == "zum Tagesordnungspunkt"
+    assert bias.corrector.correct("zum Tag in Ordnungspunkt")[0] == "zum Tagesordnungspunkt"
+
+    # a short agenda fits into the meeting's string: one prompt for all items (no per-item strings)
+    assert bias.by_item == {} and bias.for_item(item_id) == bias.hotwords
+    assert speaker.family_name and speaker.family_name in words  # spoke during the item
+
+    # a long agenda does not: then each public item has its own hotwords, its title first, then its
+    # paper and who spoke during it, then names and the standing terms; the meeting's are the fallback
+    long_agenda = MeetingVocabulary()
+    for i in range(40):
+        v = long_agenda.add_item(i, f"Ausbau der Kreisstraße {i} im Ortsteil Ortsname{i}")
+        v.add(f"Vorlage Brückensanierung{i}")
+        v.terms.append(f"Sprecherin{i}")
+    long_agenda.general.terms.extend(["Becker", "Fraktion Bürgerliste"])
+    long_agenda.general.add(*STANDING_TERMS)
+    whole, by_item = long_agenda.hotwords(count)
+    assert "Ortsname39" not in whole and set(by_item) == set(range(40))
+    own = by_item[39]
+    assert own.startswith("Ausbau Kreisstraße Ortsteil Ortsname39 Vorlage Brückensanierung39 Sprecherin39")
+    assert "Becker" in own and "Tagesordnungspunkt" in own and count(own) <= MAX_HOTWORD_TOKENS
+    meeting = MeetingBias(hotwords=whole, by_item=by_item, corrector=bias.corrector)
+    assert meeting.for_item(39) == own and meeting.for_item(None) == meeting.for_item(99) == whole
 
     many = [f"Straßenname{i} Ortsteil{i}" for i in range(300)]  # a huge agenda is cut at the cap
     capped = hotwords(many, count=count)
@@ -110,29 +149,42 @@ async def test_guard_decodes_again_without_hotwords() -> None:
     assert [x.text for x in forced.segments] == [x.text for x in normal.segments]
 
 
-async def test_chunks_decoded_together_read_as_each_alone() -> None:
-    """``decode_many`` (what the final and item jobs run) batches the windows of several chunks into one
-    decoder call; each chunk's text and times must be what decoding it alone gives, a silent chunk must
-    stay empty, and the guard decodes again only the doubtful windows, not whole chunks."""
+async def test_chunks_packed_together_keep_their_own_words_and_times() -> None:
+    """``decode_many`` (what the final and item jobs run) packs the speech of consecutive chunks into
+    shared decoder windows, as one plain batched call over the same audio would, and decodes them in wide
+    batches. Each chunk must still get its own words, with times in that chunk, a silent chunk must stay
+    empty, and the guard decodes again only the doubtful windows, not whole chunks."""
     gap = np.zeros(3 * SR, dtype=np.float32)
     long = np.concatenate([clip("chair"), np.zeros(2 * SR, dtype=np.float32), clip("member_a")])
     late = np.concatenate([gap, clip("member_b")])
     chunks = [clip("agenda"), np.zeros(5 * SR, dtype=np.float32), long, late]
+    refs = references()
+    expected = [refs["agenda"], "", f"{refs['chair']} {refs['member_a']}", refs["member_b"]]
     windows = speech_windows(chunks)
-    assert [w.source for w in windows] == [0, 2, 3]  # nothing in the silent chunk; one window each
-    assert all(2.0 < w.voiced_s <= 30.0 for w in windows)
-    words, _ = agenda_bias()
-    together = await decode_many(transcriber(), chunks, hotwords=words)
-    alone = [await decode_chunk(transcriber(), c, hotwords=words) for c in chunks]
+    assert all(w.voiced_s <= 30.0 for w in windows)
+    assert sorted({src for w in windows for src in w.sources}) == [0, 2, 3]  # nothing of the silent one
+    assert len(windows) < 3 and any(len(w.sources) > 1 for w in windows)  # chunks share windows
+    # a break between chunks (another agenda item's hotwords) starts a new window
+    assert speech_windows(chunks, breaks=["a", "a", "b", "b"])[0].sources == [0]
+
+    together = await decode_many(transcriber(), chunks)
+    alone = [await decode_chunk(transcriber(), c) for c in chunks]
     assert together[1].segments == [] and alone[1].segments == []
-    for a, b in zip(together, alone, strict=True):
-        assert [x.text for x in a.segments] == [x.text for x in b.segments]
-        assert [round(x.start, 1) for x in a.segments] == [round(x.start, 1) for x in b.segments]
+    for chunk, ref, a, b in zip(chunks, expected, together, alone, strict=True):
+        if not ref:
+            continue
+        text = " ".join(x.text for x in a.segments)
+        assert wer(ref, text) <= wer(ref, " ".join(x.text for x in b.segments)) + 0.1, text
+        assert wer(ref, text) < 0.4, text
+        for seg in a.segments:  # times in the chunk itself, words in order
+            assert 0.0 <= seg.start <= seg.end <= len(chunk) / SR + 0.5
+            assert [w.start for w in seg.words] == sorted(w.start for w in seg.words)
         assert not a.redecoded
     # member_b starts after 3 s of silence: its times are the chunk's, not the packed speech's
     assert together[3].segments[0].start >= 2.5
     # an impossible demand marks every window doubtful: all are decoded again, each result is the
     # better-scoring one of its two decodes, and the silent chunk is still not decoded at all
+    words, _ = agenda_bias()
     forced = await decode_many(transcriber(), chunks, hotwords=words, min_words_per_voiced_s=50.0)
     assert [r.redecoded for r in forced] == [True, False, True, True]
     assert " ".join(x.text for r in forced for x in r.segments).count(" ") > 40
@@ -237,3 +289,34 @@ async def test_item_published_from_the_stream_while_it_runs(
     assert [x.id for x in in_item] == [x.id for x in shown]  # untouched, not transcribed twice
     rest = " ".join(x.text for x in final if x.start_s >= item_span[1])
     assert wer(references()["member_b"], rest) < 0.5, rest
+
+
+async def test_each_chunk_decoded_with_its_agenda_items_hotwords() -> None:
+    """The final job biases each chunk towards the agenda item that ran longest in it (the timeline
+    says which); chunks with different hotwords in one group read as each decoded alone with its own."""
+    t0 = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    timeline = Timeline(
+        7,
+        [
+            {"id": 1, "kind": "meeting.opened", "at": t0},
+            {"id": 2, "kind": "agenda_item.started", "agenda_item_id": 11, "at": t0 + timedelta(seconds=10)},
+            {"id": 3, "kind": "agenda_item.started", "agenda_item_id": 12, "at": t0 + timedelta(seconds=40)},
+            {"id": 4, "kind": "agenda_item.started", "agenda_item_id": 13, "at": t0 + timedelta(seconds=100)},
+        ],
+    )
+    by_item = {11: "Breitbandnetzes Uckerath", 12: "Feuerwehrgerätehaus Happerschoß"}
+    pick = partial(chunk_hotwords, timeline, t0, hotwords="Tagesordnungspunkt", item_hotwords=by_item)
+    assert pick(0.0, 5.0) == "Tagesordnungspunkt"  # before the first item: the meeting's
+    assert pick(5.0, 35.0) == by_item[11]
+    assert pick(30.0, 70.0) == by_item[12]  # 30 s of item 12 against 10 s of item 11
+    assert pick(100.0, 150.0) == "Tagesordnungspunkt"  # an item without its own (non-public)
+    assert chunk_hotwords(timeline, t0, 5.0, 35.0, "x", None) == "x"
+
+    words, _ = agenda_bias()
+    prompts = [words, None, by_item[12]]
+    chunks = [clip("agenda"), clip("member_a"), clip("chair")]
+    assert [w.sources for w in speech_windows(chunks, breaks=prompts)] == [[0], [1], [2]]
+    together = await decode_many(transcriber(), chunks, hotwords=prompts)
+    alone = [await decode_chunk(transcriber(), c, hotwords=p) for c, p in zip(chunks, prompts, strict=True)]
+    for a, b in zip(together, alone, strict=True):
+        assert a.segments and [x.text for x in a.segments] == [x.text for x in b.segments]

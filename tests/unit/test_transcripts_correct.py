@@ -93,3 +93,23 @@ def test_prompt_echo_is_removed_but_speech_kept() -> None:
     assert kept is not None and kept.text == "angenommen." and kept.end == 0.5
     only_echo = Segment(1.0, 4.0, "einstimmig Anfrage mehrheitlich", words[1:])
     assert strip_echo(only_echo, prompt) is None
+
+
+def test_decoder_loops_cut_to_their_first_copy() -> None:
+    from transcripts.engine import Segment, Word
+    from transcripts.final import collapse_loops
+
+    phrase = "Wir kommen zum Tagesordnungspunkt eins".split()
+    said = ["Ich", "eröffne", "die", "Sitzung.", *phrase * 4, "Der", "Ausschuss", "empfiehlt."]
+    words = tuple(Word(i * 0.5, i * 0.5 + 0.4, f" {w}", 0.9) for i, w in enumerate(said))
+    seg = Segment(0.0, 20.0, " ".join(said), words)
+    cut = collapse_loops(seg)
+    assert (
+        cut.text == "Ich eröffne die Sitzung. Wir kommen zum Tagesordnungspunkt eins Der Ausschuss empfiehlt."
+    )
+    assert [w.word.strip() for w in cut.words] == cut.text.split() and cut.end == words[-1].end
+    # no words: the text alone; twice in a row is speech ("ja, ja"), not a loop
+    assert collapse_loops(Segment(0, 5, "ja ja nein nein nein")).text == "ja ja nein nein nein"
+    assert collapse_loops(Segment(0, 5, "eins zwei eins zwei eins zwei drei")).text == "eins zwei drei"
+    untouched = Segment(0, 5, "Die Kosten betragen rund zwei Millionen Euro.")
+    assert collapse_loops(untouched) is untouched
