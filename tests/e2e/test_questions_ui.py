@@ -87,6 +87,9 @@ async def test_question_from_form_to_answer(browser: Any, settings: Any, db: Any
                 watcher = await _page(browser, base)
                 pages.append(watcher)
                 await watcher.goto(f"/sitzungen/{mid}")
+                # the event must not go out before the watcher's event stream is open (it sends the
+                # meeting's state first): a flake in CI on a loaded machine
+                await watcher.wait_for_selector("[data-live-connected]", state="attached")
             await clerk.click(f"#b-beantwortung-start-{qid}")
             if js:
                 # A selector wait, not wait_for_function: Playwright polls a function with eval, which the

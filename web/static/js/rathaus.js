@@ -25,6 +25,7 @@
     var source = new EventSource(root.getAttribute("data-live-url"));
     source.addEventListener("state", function (e) {
       state = JSON.parse(e.data);
+      root.setAttribute("data-live-connected", "");  // the stream is open: later events will arrive
       applyState(root, state);
       // live-meeting.js (quorum, current speaker) listens for the state as well
       root.dispatchEvent(new CustomEvent("rathaus:state", { detail: state, bubbles: true }));
