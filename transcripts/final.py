@@ -250,21 +250,23 @@ def strip_echo(seg: Segment, hotwords: str) -> Segment | None:
     ``decode_many`` hands in only the standing council terms of the prompt: a run of three of them in
     the prompt's order is never speech, whereas an agenda title's words may well be said in order.
     """
+    return _without_runs(seg, lambda tokens: echo_runs(tokens, hotwords))
+
+
+def _without_runs(seg: Segment, find: Callable[[list[str]], list[tuple[int, int]]]) -> Segment | None:
+    """The segment without the [start, end) runs ``find`` returns for its words (its text's tokens where it
+    has no word timings); the very same segment if there are none, None if nothing is left."""
+    tokens = [w.word for w in seg.words] if seg.words else seg.text.split()
+    runs = find(tokens)
+    if not runs:
+        return seg
+    drop = {i for a, b in runs for i in range(a, b)}
     if seg.words:
-        runs = echo_runs([w.word for w in seg.words], hotwords)
-        if not runs:
-            return seg
-        drop = {i for a, b in runs for i in range(a, b)}
         words = tuple(w for i, w in enumerate(seg.words) if i not in drop)
         if not words:
             return None
         text = "".join(w.word for w in words).strip()
         return replace(seg, start=words[0].start, end=words[-1].end, text=text, words=words)
-    tokens = seg.text.split()
-    runs = echo_runs(tokens, hotwords)
-    if not runs:
-        return seg
-    drop = {i for a, b in runs for i in range(a, b)}
     text = " ".join(t for i, t in enumerate(tokens) if i not in drop)
     return replace(seg, text=text) if text else None
 
@@ -300,16 +302,8 @@ def _loop_runs(tokens: list[str]) -> list[tuple[int, int]]:
 def collapse_loops(seg: Segment) -> Segment:
     """The segment with a decoder loop ("Wir kommen zum Tagesordnungspunkt 1" four times) cut to its first
     copy; the very same segment if it has none."""
-    tokens = [w.word for w in seg.words] if seg.words else seg.text.split()
-    runs = _loop_runs(tokens)
-    if not runs:
-        return seg
-    drop = {i for a, b in runs for i in range(a, b)}
-    if seg.words:
-        words = tuple(w for i, w in enumerate(seg.words) if i not in drop)
-        text = "".join(w.word for w in words).strip()
-        return replace(seg, start=words[0].start, end=words[-1].end, text=text, words=words)
-    return replace(seg, text=" ".join(t for i, t in enumerate(tokens) if i not in drop))
+    cut = _without_runs(seg, _loop_runs)
+    return seg if cut is None else cut  # never empty: the first copy stays
 
 
 @dataclass
