@@ -253,6 +253,9 @@ class DecodeOptions:
     batch_size: int = 6
     #: Windows per encoder call (its self-attention holds ~70 MB per window).
     encode_batch_size: int = 2
+    #: The windowed (final) decode never repeats a run of this many tokens, so an exact decoder loop
+    #: ("Wir haben einen … geklärt" again and again) ends where it starts. 16 tokens are 8-10 German words.
+    no_repeat_ngram_size: int = 16
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -407,7 +410,7 @@ class WhisperTranscriber:
             condition_on_previous_text=False,
             vad_filter=False,
             clip_timestamps=[{"start": 0.0, "end": 1.0}],
-            **opts.extra,
+            **{"no_repeat_ngram_size": opts.no_repeat_ngram_size, **opts.extra},
         )
         return info.transcription_options, language
 

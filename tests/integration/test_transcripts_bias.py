@@ -190,6 +190,22 @@ async def test_chunks_packed_together_keep_their_own_words_and_times() -> None:
     assert " ".join(x.text for r in forced for x in r.segments).count(" ") > 40
 
 
+async def test_a_sentence_said_twice_is_heard_twice() -> None:
+    """The final decode bans repeated runs of 16 tokens (``DecodeOptions.no_repeat_ngram_size``), which
+    ends decoder loops early on noisy audio. A speaker who really says a sentence twice must still be
+    heard twice: the ban may change a spelling in the second copy, never drop it."""
+    tr = transcriber()
+    options, _language = tr._window_options(tr._pipeline(tr.model), 3, None, True)
+    assert options.no_repeat_ngram_size == tr.options.no_repeat_ngram_size == 16
+    ref = references()["member_b"]
+    audio = np.concatenate([clip("member_b"), np.zeros(SR, dtype=np.float32), clip("member_b")])
+    [result] = await decode_many(tr, [audio])
+    text = " ".join(s.text for s in result.segments)
+    assert text.count("halte den Antrag") == 2, text
+    assert text.count("schon lange auf den") == 2, text
+    assert wer(f"{ref} {ref}", text) < 0.35, text
+
+
 async def test_item_published_from_the_stream_while_it_runs(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
