@@ -12,8 +12,8 @@ against the speech); ``reverb`` (ffmpeg ``aecho``, a room-like tail).
 Accuracy (WER and CER, jiwer, lower-cased, punctuation removed, numbers as words) per variant for:
 ``plain`` — one ``BatchedInferencePipeline.transcribe`` call on the whole array (batch 8, beam 5, VAD:
 the baseline); ``pipeline`` — what the final job runs without the vocabulary (30-60 s chunks cut at
-pauses, their speech packed into windows across chunks and decoded in groups, batch 8, beam 3, word
-timestamps, our filters);
+pauses, their speech packed into windows across chunks and decoded in groups, batch 6, beam 3, no repeated
+16-token runs, word timestamps, our filters);
 ``+correct`` — that plus the post-correction; ``+hotwords`` — with hotwords (each chunk gets those of
 the agenda item it falls in, as the final job picks them by the timeline) and the deletion guard;
 ``+hotwords+correct`` — the whole thing.
