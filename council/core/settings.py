@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     #: CTranslate2 compute type: ``int8`` on CPUs; e.g. ``float16`` or ``int8_float16`` on a GPU.
     whisper_compute_type: str = "int8"
     #: Decoder windows per batched call of the final passes: 6 is as fast as wider batches on 2 cores
-    #: (peak ~0.85-1.1 GB for the transcription process, model included); 2 keeps it at ~0.73 GB for a
+    #: (peak ~0.85-1.3 GB for the transcription process, model included); 2 keeps it at ~0.73 GB for a
     #: small server, ~1.2x slower (12-min bench set; docs/benchmarks.md).
     whisper_batch_size: int = Field(default=6, ge=1, le=32)
     #: Live captions while a stream runs.
