@@ -20,7 +20,9 @@ the agenda item it falls in, as the final job picks them by the timeline) and th
 Speed: audio seconds / wall seconds of ``plain`` and of ``+hotwords`` on the same audio in the same
 run (each variant and condition in its own subprocess, plain and pipeline back to back per variant so
 the shared machine's drifting load hits both alike; peak RSS is the largest ``ru_maxrss`` of a
-condition's processes, model included).
+condition's processes, model included). ``--repeats N`` times each pair N times, the order flipped
+each round, and reports the median ratio with every round's (the same code's wall time varies 10-15 %
+between runs on this machine).
 
 Simulated meeting (``--meeting-minutes``, 30 for the issue's target; ``--only-meeting`` runs just this):
 the clean audio's first minutes (a longer set, ~31 min, is generated when the meeting is longer than the
@@ -43,6 +45,7 @@ import math
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -238,7 +241,9 @@ def _item_at(spans: dict[str, list[float]], start: float, end: float) -> int | N
 # --- the subprocess workers -----------------------------------------------------------------------
 
 
-def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[str, Any]:
+def worker(
+    kind: str, minutes: float, names: list[str], threads: int, *, timing: bool = False
+) -> dict[str, Any]:
     sys.path.insert(0, str(REPO_ROOT))
     from council.core.settings import Settings
     from transcripts.model_files import ensure_model_dir
@@ -272,7 +277,8 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
         corrector = Corrector(vocab.words())
         tr = WhisperTranscriber(settings)
         tr.model  # noqa: B018 - load before timing
-        conditions = [("pipeline", None), ("+hotwords", words)]
+        # a timing round (``--repeats``) runs the condition that is held against plain only
+        conditions = [("+hotwords", words)] if timing else [("pipeline", None), ("+hotwords", words)]
         for name in names:
             res: dict[str, Any] = {}
             for label, hw in conditions:
@@ -322,10 +328,12 @@ def worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[st
     return out
 
 
-def run_worker(kind: str, minutes: float, names: list[str], threads: int) -> dict[str, Any]:
+def run_worker(
+    kind: str, minutes: float, names: list[str], threads: int, *, timing: bool = False
+) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.transcripts_bias", "--worker", kind, "--minutes", str(minutes),
-         "--threads", str(threads), "--variants", *names],
+         "--threads", str(threads), "--variants", *names, *(["--timing"] if timing else [])],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=3600,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -524,11 +532,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", nargs="+", default=["clean", "noise10", "reverb"])
     ap.add_argument("--worker", choices=["plain", "pipeline"])
+    ap.add_argument("--timing", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of (plain, +hotwords) per variant, order flipped each round; the ratio is their median",
+    )
     ap.add_argument("--skip-meeting", action="store_true")
     ap.add_argument("--only-meeting", action="store_true", help="just the simulated meeting")
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.minutes, args.variants, args.threads), ensure_ascii=False))
+        got = worker(args.worker, args.minutes, args.variants, args.threads, timing=args.timing)
+        print(json.dumps(got, ensure_ascii=False))
         return
     if args.only_meeting:
         run_meeting(args)
@@ -541,16 +557,26 @@ def main() -> None:
           f"variants {args.variants}")  # fmt: skip
     # interleaved, one process per variant and condition: the shared machine's load drifts over
     # minutes, so each pair (plain, pipeline) on the same audio runs back to back
+    # with --repeats, further rounds (timing only, the order flipped each round) give the ratio's spread:
+    # the same code's wall time varies 10-15 % between runs here
     plain: dict[str, Any] = {"peak_rss_mb": 0.0}
     pipe: dict[str, Any] = {"peak_rss_mb": 0.0}
+    rounds: dict[str, list[float]] = {}
     for name in args.variants:
-        for kind, into in (("plain", plain), ("pipeline", pipe)):
-            got = run_worker(kind, args.minutes, [name], args.threads)
-            into["peak_rss_mb"] = max(into["peak_rss_mb"], got.pop("peak_rss_mb"))
-            if name in got and name in into:
-                into[name].update(got.pop(name))
-            into.update(got)
-        print(f"{name}: done, load {_load()}", flush=True)
+        for r in range(max(1, args.repeats)):
+            walls: dict[str, float] = {}
+            order = (("plain", plain), ("pipeline", pipe))
+            for kind, into in order if r % 2 == 0 else order[::-1]:
+                got = run_worker(kind, args.minutes, [name], args.threads, timing=r > 0)
+                into["peak_rss_mb"] = max(into["peak_rss_mb"], got.pop("peak_rss_mb"))
+                walls[kind] = got[name]["plain" if kind == "plain" else "+hotwords"]["wall_s"]
+                if r > 0:
+                    continue
+                if name in got and name in into:
+                    into[name].update(got.pop(name))
+                into.update(got)
+            rounds.setdefault(name, []).append(round(walls["plain"] / walls["pipeline"], 3))
+        print(f"{name}: done, ratios {rounds[name]}, load {_load()}", flush=True)
     table: dict[str, Any] = {}
     print(f"{'variant':8} {'condition':20} {'WER':>6} {'CER':>6} {'xRT':>6}")
     for name in args.variants:
@@ -566,8 +592,10 @@ def main() -> None:
                 "chunks": r.get("chunks"),
             }
             print(f"{name:8} {cond:20} {sc['wer']:6.1f} {sc['cer']:6.1f} {rtf or '':>6}")
-    speed = {n: round(plain[n]["plain"]["wall_s"] / pipe[n]["+hotwords"]["wall_s"], 2) for n in args.variants}
-    print(f"speed of +hotwords vs plain batched (same audio, same run): {speed}")
+    speed = {n: round(statistics.median(rounds[n]), 2) for n in args.variants}
+    print(f"speed of +hotwords vs plain batched (same audio, same run; median of {args.repeats}): {speed}")
+    if args.repeats > 1:
+        print(f"  per round: {rounds}")
     print(f"peak RSS: plain {plain['peak_rss_mb']:.0f} MB, pipeline {pipe['peak_rss_mb']:.0f} MB")
     print(
         f"hotwords: meeting {pipe['hotword_tokens']} tokens, per item {pipe['item_hotword_tokens']}; "
@@ -583,6 +611,7 @@ def main() -> None:
             "minutes": duration / 60,
             "table": table,
             "speed_vs_plain": speed,
+            "speed_rounds": rounds,
             "load_after": _load(),
             "peak_rss_mb": {"plain": plain["peak_rss_mb"], "pipeline": pipe["peak_rss_mb"]},
             "hotword_tokens": pipe["hotword_tokens"],
