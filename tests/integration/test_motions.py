@@ -437,3 +437,13 @@ async def test_hostile_input_never_5xx(client: Any, session: Any) -> None:
                 assert r.status_code < 500, (path, field, repr(value)[:40], r.status_code, r.text[:300])
     names = (await session.execute(select(Paper.name).where(Paper.id >= pid))).scalars().all()
     assert all(n.strip() and "\x00" not in n for n in names)
+    # ids beyond the database's integers (2**63 overflowed SQLite's INTEGER): "no such paper", on every
+    # action, not a 500
+    for huge in (2**31, 2**63, 10**25):
+        assert (await client.get(f"/verwaltung/vorlagen/{huge}")).status_code == 404
+        for action in ("bearbeiten", "beratungsfolge", "terminieren", "ergebnis", "dateien", "loeschen"):
+            r = await send(
+                client, f"/verwaltung/vorlagen/{huge}/{action}", {"version": "1", "name": "V"}, csrf
+            )
+            assert r.status_code == 404, (action, huge, r.status_code)
+            assert "Diese Vorlage gibt es nicht" in r.text

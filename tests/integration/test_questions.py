@@ -355,6 +355,11 @@ async def test_bulk_actions(client: Any, db: Any) -> None:
     assert (
         await client.post("/verwaltung/fragen/sammel", data={"_csrf_token": token, "aktion": "x", "ids": ids})
     ).status_code == 400
+    # the form sent with no question ticked carries no ids field at all: a message, not a 500
+    r = await client.post("/verwaltung/fragen/sammel", data={"_csrf_token": token, "aktion": "annehmen"})
+    assert r.status_code == 400 and "mindestens eine Frage" in r.text
+    async with db.sessionmaker() as s:
+        assert [q.slot for q in (await s.execute(select(Question).order_by(Question.id))).scalars()] == slots
 
 
 async def test_retention_purge_with_clock(db: Any) -> None:

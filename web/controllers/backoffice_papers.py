@@ -229,6 +229,8 @@ async def _paper_page(
     db_session: AsyncSession, paper_id: int, *, error: str | None = None, status_code: int = 200, **extra: Any
 ) -> Template:
     try:
+        if not 0 < paper_id <= MAX_ID:  # beyond the database's integers: no such paper, not a 500
+            raise PaperError(404, "Diese Vorlage gibt es nicht.")
         context = await _paper_context(db_session, paper_id)
     except PaperError as exc:
         return Template(
@@ -244,8 +246,6 @@ async def _paper_page(
 
 @get(f"{BASE}/{{paper_id:int}}", name="backoffice_paper", guards=[require_staff], cache=False)
 async def show(paper_id: int, db_session: AsyncSession) -> Template:
-    if not 0 < paper_id <= MAX_ID:
-        return await _paper_page(db_session, MAX_ID)
     return await _paper_page(db_session, paper_id)
 
 

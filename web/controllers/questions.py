@@ -195,7 +195,7 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
 async def _form_ids(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list[int]]:
     form = await request.form()
     ids: list[int] = []
-    for raw in form.getall("ids") if hasattr(form, "getall") else []:
+    for raw in form.getall("ids", []) if hasattr(form, "getall") else []:  # none ticked: no ids at all
         if (
             isinstance(raw, str)
             and raw.isascii()
