@@ -69,11 +69,15 @@ async def viewer_factions(session: AsyncSession, viewer: Viewer) -> list[Organiz
 
 
 _WS = re.compile(r"\s+")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Control characters (NUL breaks PostgreSQL), lone surrogates, and bidi embeddings, overrides, isolates and
+#: marks (they make a shared note display as something else than it says).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def clean(value: str | None, limit: int, *, keep_newlines: bool = False) -> str:
-    """Strip control characters (NUL breaks PostgreSQL), collapse whitespace (except in note bodies)."""
+    """Strip control and bidi characters (:data:`_CONTROL`), collapse whitespace (except in note bodies)."""
     value = _CONTROL.sub("", (value or "").replace("\r\n", "\n"))
     if not keep_newlines:
         value = _WS.sub(" ", value)

@@ -91,10 +91,13 @@ async def test_note_crud_and_hostile_input(db, settings):
         # NUL bytes and a huge quote are cleaned / cut, not a 500
         r = await client.post(
             url,
-            data={"_csrf_token": token, "body": "a\x00b", "quote": "q" * 5000, "prefix": "p" * 500},
+            data={"_csrf_token": token, "body": "a\x00b\u202ec", "quote": "q" * 5000, "prefix": "p" * 500},
             follow_redirects=False,
         )
         assert r.status_code == 303
+        async with db.sessionmaker() as sess:
+            newest = (await sess.execute(select(Note).order_by(Note.id.desc()).limit(1))).scalar_one()
+            assert newest.body == "abc"  # no NUL, no right-to-left override (it would disguise the text)
         # without the token: 403, nothing changes
         r = await client.post(url, data={"body": "ohne Token"}, follow_redirects=False)
         assert r.status_code == 403
