@@ -117,6 +117,15 @@ def parse_offer(body: bytes) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=text, type="offer")
 
 
+def unusable_offer(exc: BaseException) -> BadSdp:
+    """The error for an offer that parsed but that aiortc trips over while negotiating (an ``a=mid`` the
+    BUNDLE group does not name: ``AttributeError``; an ``a=fmtp`` it cannot apply: ``OperationError``):
+    the client's fault, so a 4xx with a message, never a 500. Logged with its traceback, in case it is
+    ours."""
+    log.warning("unusable SDP offer: %s: %s", type(exc).__name__, exc, exc_info=exc)
+    return BadSdp("Die Medienbeschreibungen des SDP-Angebots passen nicht zusammen.")
+
+
 async def close_quietly(pc: Any) -> None:
     """Close a peer connection; closing must never raise into a request or shutdown."""
     try:

@@ -38,7 +38,7 @@ import av
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from streaming.webrtc import close_quietly, new_peer_connection
+from streaming.webrtc import close_quietly, new_peer_connection, unusable_offer
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +420,12 @@ class WhepViewers:
                 raise ValueError("no media sections")
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+        except ValueError:
+            await self.remove(viewer.id)
+            raise
+        except Exception as exc:
+            await self.remove(viewer.id)
+            raise unusable_offer(exc) from exc
         except BaseException:
             await self.remove(viewer.id)
             raise

@@ -38,7 +38,7 @@ import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from streaming.webrtc import close_quietly, new_peer_connection
+from streaming.webrtc import close_quietly, new_peer_connection, unusable_offer
 from streaming.whep import (
     AUDIO_RATE,
     AUDIO_TIME_BASE,
@@ -405,6 +405,12 @@ class WhipSession:
                 raise ValueError("Das Angebot enthält keine Videospur.")
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+        except ValueError:
+            await close_quietly(pc)
+            raise
+        except Exception as exc:
+            await close_quietly(pc)
+            raise unusable_offer(exc) from exc
         except BaseException:
             await close_quietly(pc)
             raise

@@ -12,7 +12,6 @@ proxy headers count and docs/nginx/rathaus.conf refuses ``/metrics`` from outsid
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections import defaultdict
 from typing import Any
@@ -22,6 +21,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import func, select
+
+from council.core.tokens import same_secret
 
 #: Latency histogram buckets (seconds).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -215,7 +216,7 @@ def _allowed(request: Request[Any, Any, Any]) -> bool:
 
     scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
     expected = ops_token(request.app.state.settings)
-    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected):
+    if scheme.lower() == "bearer" and same_secret(token.strip(), expected):
         return True
     proxied = any(h in request.headers for h in ("x-forwarded-for", "x-real-ip", "forwarded"))
     host = request.client.host if request.client else ""

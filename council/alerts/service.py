@@ -13,7 +13,6 @@ Text cleaning, e-mail validation and token hashing are the question-time helpers
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from council.accounts.models import Account
 from council.accounts.service import viewer_for_account
 from council.alerts.models import SavedSearch, SavedSearchHit
 from council.core.settings import Settings
+from council.core.tokens import same_secret
 from council.core.types import utcnow
 from council.questions import mail
 from council.questions.rules import QuestionRules
@@ -71,7 +71,7 @@ def unsubscribe_key(secret: str, saved_id: int) -> str:
 
 
 def check_unsubscribe_key(secret: str, saved_id: int, key: str) -> bool:
-    return hmac.compare_digest(unsubscribe_key(secret, saved_id), key or "")
+    return same_secret(key, unsubscribe_key(secret, saved_id))
 
 
 def clean_query(value: str | None) -> str:

@@ -367,7 +367,7 @@ async def link_paper(
         raise BackofficeError("paper_required")
     stmt = select(Paper).where(Paper.deleted.is_(False), Paper.reference == ref).order_by(Paper.id).limit(1)
     paper = (await session.execute(stmt)).scalar_one_or_none()
-    if paper is None and ref.isdigit() and len(ref) < 10:
+    if paper is None and ref.isascii() and ref.isdigit() and len(ref) < 10:  # not "²", not full-width
         candidate = await session.get(Paper, int(ref))
         paper = candidate if candidate is not None and not candidate.deleted else None
     if paper is None:

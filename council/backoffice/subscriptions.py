@@ -14,7 +14,6 @@ deleted after :data:`UNCONFIRMED_DAYS`.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.backoffice.models import InvitationSubscription
 from council.core.settings import Settings
+from council.core.tokens import same_secret
 from council.core.types import utcnow
 from council.questions.rules import QuestionRules
 from council.questions.service import QuestionError, clean_email, keyed_hash, new_token, token_hash
@@ -49,7 +49,7 @@ def unsubscribe_key(secret: str, subscription_id: int) -> str:
 
 
 def check_unsubscribe_key(secret: str, subscription_id: int, key: str) -> bool:
-    return hmac.compare_digest(unsubscribe_key(secret, subscription_id), key or "")
+    return same_secret(key, unsubscribe_key(secret, subscription_id))
 
 
 def unsubscribe_url(settings: Settings, subscription_id: int) -> str:

@@ -151,6 +151,11 @@ async def test_draft_agenda_publish_invite_flow(client: Any, db: Any, world: Wor
         ("5", False),
     ]
     radweg = rows[3][3]
+    # digits to str.isdigit but not plain ASCII ("²" made int() raise, a 500; full-width "１２" became paper
+    # 12): no such paper, nothing linked
+    for odd in ("²", "１２", "¹²³"):
+        r = await act(client, mid, "vorlage-verknuepfen", item_id=radweg, paper=odd)
+        assert 400 <= r.status_code < 500, (odd, r.status_code)
     r = await act(client, mid, "vorlage-verknuepfen", item_id=radweg, paper="V/2026/0001")
     assert r.status_code == 303
     r = await act(client, mid, "top-hoch", item_id=radweg)

@@ -90,6 +90,8 @@ async def test_sse_for_unknown_or_non_public_meeting_is_404(client, session):
     town = await make_town(session)
     r = await client.get("/sitzungen/999999/live")
     assert r.status_code == 404
+    for huge in (2**31, 2**63 - 1, 2**63, 10**25):  # beyond the database's integers: 404, not a 500
+        assert (await client.get(f"/sitzungen/{huge}/live")).status_code == 404
     r = await client.get(f"/sitzungen/{town.secret_meeting.id}/live")
     assert r.status_code == 404
 

@@ -40,6 +40,9 @@ async def test_metrics_need_token_and_count_requests(client: Any, settings: Sett
     assert (await client.get("/healthz")).status_code == 200
     r = await client.get("/metrics")
     assert r.status_code == 401
+    for token in ("é", "\u202e", "x" * 10_000):  # a non-ASCII token made compare_digest raise (a 500)
+        r = await client.get("/metrics", headers={"Authorization": f"Bearer {token}".encode()})
+        assert r.status_code == 401
     r = await client.get("/metrics", headers={"Authorization": f"Bearer {ops_token(settings)}"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
@@ -64,10 +67,19 @@ async def test_ops_api_refusals_and_keys(client: Any, session: Any, settings: Se
     r = await client.get(f"/api/ops/streams/{mid}", headers=auth)
     assert r.status_code == 200 and r.json()["state"] == "idle"
     assert (await client.get("/api/ops/streams/987654", headers=auth)).status_code == 404
+    for bad in ("Bearer é", "bearer \xff"):
+        r = await client.get(f"/api/ops/streams/{mid}", headers={"Authorization": bad.encode("utf-8")})
+        assert r.status_code == 401
+    for huge in (2**31, 2**63, 10**25):  # beyond the database's integers: 404 on every action
+        assert (await client.get(f"/api/ops/streams/{huge}", headers=auth)).status_code == 404
+        for action in ("stop", "key"):
+            r = await client.post(f"/api/ops/streams/{huge}/{action}", headers=auth)
+            assert r.status_code == 404, (action, r.text)
     for body in (
         {"source": "file:///etc/passwd"},
         {"source": "relative.mp4"},
         {"source": "testsrc?size=huge"},
+        {"source": "http://[::1"},
     ):
         r = await client.post(f"/api/ops/streams/{mid}/start", json=body, headers=auth)
         assert r.status_code == 400, (body, r.text)

@@ -16,7 +16,7 @@ from streaming.paths import meeting_paths
 from streaming.rtc import RtcService
 from streaming.webrtc import new_peer_connection, parse_offer
 from tests.factories import make_town
-from tests.integration.test_whip import SDP, publisher, segments, serve, wait_for
+from tests.integration.test_whip import SDP, mangled_offers, publisher, segments, serve, wait_for
 
 
 @pytest.fixture
@@ -108,6 +108,15 @@ async def test_whep_viewer_gets_frames_from_whip_and_cap(
 
         r = await whep_client.post(f"/whep/{mid}", content=b"v=0\r\nbad", headers=SDP)
         assert r.status_code == 400
+        # offers that parse but that aiortc trips over while negotiating: 400, and no place of the cap taken
+        hostile = Viewer()
+        try:
+            for bad in mangled_offers(await hostile.offer(), fmtp=True):
+                r = await whep_client.post(f"/whep/{mid}", content=bad, headers=SDP)
+                assert r.status_code == 400, (bad[:80], r.status_code, r.text)
+                assert r.text.strip()
+        finally:
+            await hostile.close()
         r = await whep_client.post(f"/whep/{mid}", content=await viewer.offer(), headers=SDP)
         assert r.status_code == 201, r.text
         location = r.headers["location"]

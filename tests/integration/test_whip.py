@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -85,6 +86,22 @@ def segments(playlist: Path) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
+def mangled_offers(sdp: str, *, fmtp: bool = False) -> list[bytes]:
+    """A real offer made unusable in ways aiortc's parser accepts but its negotiation trips over (found
+    by a hostile-input crawl as 500s): an ``a=mid`` the BUNDLE group no longer names (NUL, RTL override
+    inserted); with ``fmtp``, every ``a=fmtp`` line garbage as well (a viewer's offer: aiortc cannot
+    apply them to what it sends)."""
+    out = [
+        sdp.replace("a=mid:", "a=mid:\x00", 1).encode(),
+        sdp.replace("a=mid:", "a=mid:\u202e", 1).encode(),
+    ]
+    if fmtp:
+        garbage = re.sub(r"(?m)^a=fmtp:(\d+) .*$", "a=fmtp:\\1 ;;==;\x01", sdp)
+        assert garbage != sdp
+        out.append(garbage.encode())
+    return out
+
+
 async def test_whip_refuses_bad_input(rtc_client: Any, rtc_app: Any, meeting: tuple[int, int]) -> None:
     mid, _secret = meeting
     key = await rtc_app.state.streams.issue_key(mid)
@@ -110,6 +127,10 @@ async def test_whip_refuses_bad_input(rtc_client: Any, rtc_app: Any, meeting: tu
             assert r.text.strip()
         r = await rtc_client.post(f"/whip/{mid}", content=b"v=0\r\n" + b"a=x\r\n" * 20_000, headers=auth)
         assert r.status_code == 413
+        for bad in mangled_offers(offer):  # parse, but aiortc trips over them while negotiating
+            r = await rtc_client.post(f"/whip/{mid}", content=bad, headers=auth)
+            assert r.status_code == 400, (bad[:80], r.status_code, r.text)
+            assert r.text.strip()
         r = await rtc_client.patch(
             f"/whip/{mid}/abc", content=b"", headers={"Content-Type": "application/trickle-ice-sdpfrag"}
         )

@@ -24,7 +24,9 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Response
 
 from council.core.settings import Settings
+from council.core.tokens import same_secret
 from streaming.errors import BadSource, StreamBusy, StreamError, StreamNotFound
+from web.controllers.pages import MAX_ID
 
 #: URL schemes a stream may be pulled from (no ``file:``, ``concat:`` … tricks through ffmpeg).
 URL_SCHEMES = frozenset({"http", "https", "rtmp", "rtmps", "rtsp", "srt", "udp"})
@@ -42,7 +44,7 @@ def require_ops_token(request: Request[Any, Any, Any]) -> None:
     settings: Settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _sep, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), ops_token(settings)):
+    if scheme.lower() != "bearer" or not same_secret(token.strip(), ops_token(settings)):
         raise NotAuthorizedException(detail="Betriebs-Token fehlt oder ist falsch.")
 
 
@@ -56,6 +58,8 @@ def _manager(request: Request[Any, Any, Any]) -> Any:
 async def _ensure_meeting(request: Request[Any, Any, Any], meeting_id: int) -> None:
     from council.records.models import Meeting
 
+    if not 0 < meeting_id <= MAX_ID:  # beyond the database's integers: no such meeting
+        raise HTTPException(status_code=404, detail=f"Keine Sitzung {meeting_id}.")
     async with request.app.state.db.sessionmaker() as s:
         if await s.get(Meeting, meeting_id) is None:
             raise HTTPException(status_code=404, detail=f"Keine Sitzung {meeting_id}.")
@@ -101,7 +105,10 @@ def make_source(spec: str) -> Any:
             raise HTTPException(status_code=400, detail="Testbild: size=BxH und rate=Bilder/s erwartet.")
         return TestPattern(size=size, rate=float(rate))
     if "://" in spec:
-        scheme = urlsplit(spec).scheme.lower()
+        try:
+            scheme = urlsplit(spec).scheme.lower()
+        except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 address
+            raise HTTPException(status_code=400, detail=f"Diese URL ist ungültig: {exc}") from None
         if scheme not in URL_SCHEMES:
             raise HTTPException(status_code=400, detail=f"URL-Schema {scheme!r} ist nicht erlaubt.")
         return UrlSource(url=spec)
