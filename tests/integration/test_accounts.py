@@ -114,6 +114,13 @@ def test_argon2_hash_format_and_rehash() -> None:
     assert ok and new and new.startswith("$argon2id$") and new != old
     with pytest.raises(passwords.PasswordTooWeak):
         passwords.check_policy("short")
+    # long enough is not enough (NIST SP 800-63B): repeated characters, runs, common passwords
+    for weak in ("1" * 1000, "abababababab", "123456789012", "0987654321098", "abcdefghijkl", "PASSWORT1234"):
+        with pytest.raises(passwords.PasswordTooWeak) as refused:
+            passwords.check_policy(weak)
+        assert refused.value.reason == "guessable", weak
+    for fine in ("correct horse battery staple", "rathaus-demo-clerk", "9223372036854775808", PASSWORD):
+        passwords.check_policy(fine)
 
 
 def test_login_throttle_sliding_window() -> None:
@@ -546,7 +553,7 @@ def test_cli_users(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert r.exit_code != 0
     r = runner.invoke(
-        main, ["users", "add", "neu", "--role", "clerk"], input="abcdefghijkl1\nabcdefghijkl1\n"
+        main, ["users", "add", "neu", "--role", "clerk"], input="Ratssaal am Markt 1\nRatssaal am Markt 1\n"
     )
     assert r.exit_code == 0, r.output
 

@@ -359,6 +359,11 @@ async def test_own_account_page_and_password_change(client: Any, session: Any) -
         ({"current": "wrong password!!", "new": "a new password 1", "repeat": "a new password 1"}, "falsch"),
         ({"current": PASSWORD, "new": "a new password 1", "repeat": "a new password 2"}, "stimmen nicht"),
         ({"current": PASSWORD, "new": "short", "repeat": "short"}, "mindestens 12"),
+        # long enough, but guessable: one character 40 times, a run of digits, a common password
+        ({"current": PASSWORD, "new": "9" * 40, "repeat": "9" * 40}, "zu leicht zu erraten"),
+        ({"current": PASSWORD, "new": "1234567890123", "repeat": "1234567890123"}, "zu leicht zu erraten"),
+        ({"current": PASSWORD, "new": "Passwort1234", "repeat": "Passwort1234"}, "zu leicht zu erraten"),
+        ({"current": PASSWORD, "new": "x" * 1025, "repeat": "x" * 1025}, "höchstens 1024"),
     ]
     for data, message in cases:
         r = await send(client, "/konto/passwort", data, token)

@@ -153,6 +153,25 @@ def _getall(form: Any, name: str) -> list[Any]:
         return []
 
 
+def weak_password_message(exc: passwords.PasswordTooWeak, *, new: bool = False) -> str:
+    """Why a password was refused, in the page's language."""
+    if exc.reason == "long":
+        longest = passwords.MAX_PASSWORD_LENGTH
+        return _("Das Passwort darf höchstens %(n)s Zeichen lang sein.") % {"n": longest}
+    if exc.reason == "chars":
+        return _("Das Passwort enthält unzulässige Zeichen.")
+    if exc.reason == "guessable":
+        return _(
+            "Dieses Passwort ist zu leicht zu erraten (zu wenige verschiedene Zeichen, eine Folge wie 123456 "
+            "oder ein bekanntes Passwort). Gut sind mehrere Wörter, z. B. ein kurzer Satz."
+        )
+    if new:
+        return _("Das neue Passwort muss mindestens %(n)s Zeichen lang sein.") % {
+            "n": passwords.MIN_PASSWORD_LENGTH
+        }
+    return _("Das Passwort muss mindestens %(n)s Zeichen lang sein.") % {"n": passwords.MIN_PASSWORD_LENGTH}
+
+
 def generate_password() -> str:
     """A random initial password (16 characters, ~96 bits) for the admin to hand over."""
     return secrets.token_urlsafe(12)
@@ -269,14 +288,13 @@ async def account_password(request: Request[Any, Any, Any], db_session: AsyncSes
         )
     try:
         await service.set_password(db_session, account, new, end_sessions=True)
-    except passwords.PasswordTooWeak:
+    except passwords.PasswordTooWeak as exc:
         return await _account_page(
             request,
             db_session,
             viewer,
             account,
-            error=_("Das neue Passwort muss mindestens %(n)s Zeichen lang sein.")
-            % {"n": passwords.MIN_PASSWORD_LENGTH},
+            error=weak_password_message(exc, new=True),
             error_field="new",
             status=400,
         )
@@ -655,11 +673,7 @@ async def admin_account_create(
                 person_id=person_id,
             )
         except passwords.PasswordTooWeak as exc:
-            raise FormError(
-                _("Das Passwort muss mindestens %(n)s Zeichen lang sein.")
-                % {"n": passwords.MIN_PASSWORD_LENGTH},
-                "password",
-            ) from exc
+            raise FormError(weak_password_message(exc), "password") from exc
         except service.AccountError as exc:
             if "vergeben" in str(exc):
                 raise FormError(_("Dieser Benutzername ist vergeben."), "username") from exc
@@ -803,15 +817,14 @@ async def admin_account_password(
     password = _field(form, "password") or generate_password()
     try:
         await service.set_password(db_session, account, password, end_sessions=True)
-    except passwords.PasswordTooWeak:
+    except passwords.PasswordTooWeak as exc:
         await db_session.rollback()
         account = await _load_account(db_session, account_id)
         return await _admin_detail(
             db_session,
             viewer,
             account,
-            error=_("Das Passwort muss mindestens %(n)s Zeichen lang sein.")
-            % {"n": passwords.MIN_PASSWORD_LENGTH},
+            error=weak_password_message(exc),
             error_field="password",
             status=400,
         )
