@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 from pypdf import PdfReader
@@ -64,6 +65,17 @@ async def post(client: Any, path: str, data: dict[str, Any], csrf_from: str) -> 
 
 async def setup(session: Any) -> dict[str, Any]:
     town = await make_town(session)
+    # The town's meetings lie on fixed dates; this file's deadlines and add_meetings count from now. Moved
+    # relative to now, so the scheduling below sees the same order on any day: the town's committee
+    # meeting inside the 7-day deadline, its council meeting after the ones add_meetings makes (on fixed
+    # dates, the council meeting of 9 Dec came between them from 26 Nov 16:00 UTC on, and the journey
+    # scheduled onto it).
+    assert town.next_meeting is not None and town.council_meeting is not None
+    now = utcnow()
+    town.next_meeting.start, town.next_meeting.end = now + timedelta(days=3), now + timedelta(days=3, hours=2)
+    town.council_meeting.start = now + timedelta(days=40)
+    town.council_meeting.end = now + timedelta(days=40, hours=3)
+    await session.flush()
     meetings = await add_meetings(session, town)
     outsider = Person(body_id=town.body.id, name="Olga Außenseiter")
     session.add(outsider)
