@@ -56,6 +56,21 @@ def _at(days: int, hour: int = 17) -> datetime:
     return base + timedelta(days=days)
 
 
+async def keep_upcoming(session: AsyncSession, meeting_id: int, days: int) -> None:
+    """Move a meeting to ``days`` from now, its length kept (flushed, not committed).
+
+    The town's meetings lie on fixed dates around 2026-11-25 (the golden iCal file and the calendar tests
+    need them there); a test that needs one of them still upcoming calls this, or it fails from the
+    meeting's date on (found by running the suite under ``faketime -f +20d``).
+    """
+    meeting = await session.get(Meeting, meeting_id)
+    assert meeting is not None and meeting.start is not None
+    length = meeting.end - meeting.start if meeting.end else None
+    meeting.start = datetime.now(UTC) + timedelta(days=days)
+    meeting.end = meeting.start + length if length else None
+    await session.flush()
+
+
 async def make_town(session: AsyncSession, *, now: datetime | None = None) -> Town:
     body = Body(name="Stadt Teststadt", short_name="Teststadt", ags="05382024", website="https://example.org")
     session.add(body)

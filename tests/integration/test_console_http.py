@@ -18,7 +18,7 @@ from council.accounts.models import Account
 from council.accounts.sessions import SESSION_COOKIE, create_session
 from council.live.models import TimelineEvent
 from council.records.models import AgendaItem
-from tests.factories import Town, make_town
+from tests.factories import Town, keep_upcoming, make_town
 from tests.integration.test_live import _read_events, serve
 
 HTMX = {"HX-Request": "true"}
@@ -49,6 +49,8 @@ class World:
 @pytest.fixture
 async def world(session: Any) -> World:
     town = await make_town(session)
+    assert town.council_meeting is not None
+    await keep_upcoming(session, town.council_meeting.id, 14)  # staff lists show upcoming meetings
     tokens = {}
     for username, roles, person in [
         ("clerk1", ("clerk",), None),

@@ -16,7 +16,7 @@ from council.live.models import EventKind, TimelineEvent
 from council.records import queries
 from council.records.access import ANONYMOUS, Viewer
 from council.records.models import AgendaItem, Consultation, File, Meeting, Paper
-from tests.factories import make_town
+from tests.factories import keep_upcoming, make_town
 
 SECRET_WORDS = ("Geheimweg", "Sondersitzung", "Grundstücksangelegenheit", "V/2026/0002")
 
@@ -316,6 +316,8 @@ async def test_meeting_page_agenda_documents_and_hidden_items(session, client):
     assert "Die Sitzung hat bereits stattgefunden." in html
 
     # A meeting with only public items has no note.
+    await keep_upcoming(session, town.next_meeting.id, 7)
+    await session.commit()
     r = await client.get(f"/sitzungen/{town.next_meeting.id}")
     assert "Nichtöffentliche Tagesordnungspunkte" not in r.text
     assert "Die Sitzung hat noch nicht begonnen." in r.text

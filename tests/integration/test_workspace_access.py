@@ -10,6 +10,7 @@ import zipfile
 import pytest
 from pypdf import PdfReader
 
+from tests.factories import keep_upcoming
 from tests.integration.workspace_support import (
     SECRET_PAGES,
     WorkspaceTown,
@@ -115,8 +116,13 @@ WORKSPACE_TEMPLATES = {
 }
 
 
-async def test_home_lists_upcoming_meetings_of_my_organizations(settings, wt: WorkspaceTown):
+async def test_home_lists_upcoming_meetings_of_my_organizations(settings, db, wt: WorkspaceTown):
     from tests.integration.test_templates import RecordingLoader
+
+    async with db.sessionmaker() as s:
+        await keep_upcoming(s, wt.town.next_meeting.id, 7)
+        await keep_upcoming(s, wt.town.secret_meeting.id, 9)
+        await s.commit()
 
     async with browser(settings, wt) as b:
         env = b.client.app.template_engine.engine
