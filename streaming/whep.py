@@ -420,14 +420,10 @@ class WhepViewers:
                 raise ValueError("no media sections")
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except ValueError:
+        except BaseException as exc:
             await self.remove(viewer.id)
-            raise
-        except Exception as exc:
-            await self.remove(viewer.id)
-            raise unusable_offer(exc) from exc
-        except BaseException:
-            await self.remove(viewer.id)
+            if isinstance(exc, Exception) and not isinstance(exc, ValueError):
+                raise unusable_offer(exc) from exc
             raise
 
         @pc.on("connectionstatechange")

@@ -405,14 +405,10 @@ class WhipSession:
                 raise ValueError("Das Angebot enthält keine Videospur.")
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except ValueError:
+        except BaseException as exc:
             await close_quietly(pc)
-            raise
-        except Exception as exc:
-            await close_quietly(pc)
-            raise unusable_offer(exc) from exc
-        except BaseException:
-            await close_quietly(pc)
+            if isinstance(exc, Exception) and not isinstance(exc, ValueError):
+                raise unusable_offer(exc) from exc
             raise
         return pc.localDescription.sdp
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
 from typing import Any
 
 from pypdf import PdfReader
@@ -19,7 +18,7 @@ from council.backoffice.motion_models import Motion, PaperState
 from council.core.types import utcnow
 from council.documents.store import FileStore
 from council.records.models import File, Meeting, Membership, Paper, Person
-from tests.factories import make_town
+from tests.factories import keep_upcoming, make_town
 from tests.integration.test_accounts import (  # noqa: F401  (cheap_argon2 is an autouse fixture)
     cheap_argon2,
     login,
@@ -71,11 +70,8 @@ async def setup(session: Any) -> dict[str, Any]:
     # dates, the council meeting of 9 Dec came between them from 26 Nov 16:00 UTC on, and the journey
     # scheduled onto it).
     assert town.next_meeting is not None and town.council_meeting is not None
-    now = utcnow()
-    town.next_meeting.start, town.next_meeting.end = now + timedelta(days=3), now + timedelta(days=3, hours=2)
-    town.council_meeting.start = now + timedelta(days=40)
-    town.council_meeting.end = now + timedelta(days=40, hours=3)
-    await session.flush()
+    await keep_upcoming(session, town.next_meeting.id, 3)
+    await keep_upcoming(session, town.council_meeting.id, 40)
     meetings = await add_meetings(session, town)
     outsider = Person(body_id=town.body.id, name="Olga Außenseiter")
     session.add(outsider)

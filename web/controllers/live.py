@@ -22,7 +22,7 @@ from council.live.bus import meeting_channel
 from council.live.state import live_state
 from council.records.access import Viewer, meeting_visible
 from council.records.models import Meeting
-from web.controllers.pages import MAX_ID
+from web.controllers.pages import check_id
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -35,10 +35,10 @@ async def meeting_live(
     viewer: Viewer,
     channels: ChannelsPlugin,
 ) -> ServerSentEvent:
-    if not 0 < meeting_id <= MAX_ID:  # beyond the database's integers (PostgreSQL refuses them): none
-        raise NotFoundException()
     found = (
-        await db_session.execute(select(Meeting.id).where(Meeting.id == meeting_id, meeting_visible(viewer)))
+        await db_session.execute(
+            select(Meeting.id).where(Meeting.id == check_id(meeting_id), meeting_visible(viewer))
+        )
     ).scalar_one_or_none()
     if found is None:
         raise NotFoundException()
